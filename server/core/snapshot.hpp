@@ -1,0 +1,71 @@
+#pragma once
+// The immutable picture of zones, services and backends that every query is answered from.
+// Built once per poll by snapshot_builder from a core::source, then shared read-only by all
+// worker threads; nothing in it changes after it is published except the answer counters,
+// which are atomics owned by the balancer and outlive snapshots.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/core/zone_index.hpp"
+
+namespace loadns::core {
+
+using clock = std::chrono::steady_clock;
+
+enum class policy : std::uint8_t { least_load, least_connections, round_robin, random };
+
+/// Effective state, in the order the balancer checks it. Only `serving` backends are chosen,
+/// unless none of a family is left (fail open: then every enabled backend is).
+enum class backend_state : std::uint8_t { serving, stale, draining, disabled, full };
+
+enum class family : std::uint8_t { v4 = 0, v6 = 1 };
+
+class answer_counter;  // server/core/answer_counter.hpp
+
+struct backend {
+  std::int64_t id = 0;
+  std::string name;
+  family fam = family::v4;
+  std::array<std::uint8_t, 16> address{};  ///< network order; v4 uses the first 4 bytes
+  std::string address_text;
+  bool enabled = true;
+  bool draining = false;
+  std::optional<std::int64_t> capacity;
+  double weight = 1.0;
+  std::int64_t connections = 0;
+  /// When the agent took its last report, on this server's steady clock (converted with the
+  /// database's now() read in the same poll). Empty: no agent, load counted from answers alone.
+  std::optional<clock::time_point> reported_at;
+  backend_state state = backend_state::serving;
+  /// Answers this server handed this backend; shared by all threads, kept across snapshots.
+  std::shared_ptr<answer_counter> answers;
+};
+
+struct service {
+  std::string name;  ///< lower case, no trailing dot
+  std::uint32_t ttl = 60;
+  std::uint16_t answers = 1;  ///< records per response
+  bool accept_nonce = true;
+  policy pol = policy::least_load;
+  std::chrono::milliseconds stale_after{10'000};
+  std::size_t index = 0;  ///< position in snapshot::services; keys per-thread balancer state
+  /// Backends of each family (indexed by family), in database order.
+  std::array<std::vector<backend>, 2> backends;
+  /// Per family: true when no backend is `serving`, so all enabled ones are used instead.
+  std::array<bool, 2> fail_open{};
+};
+
+struct snapshot {
+  std::uint64_t generation = 0;
+  clock::time_point built_at{};
+  std::vector<service> services;
+  zone_index zones;  ///< zones, their names, static records, and the services they hold
+};
+
+}  // namespace loadns::core

@@ -1,0 +1,67 @@
+#pragma once
+// The rows a snapshot is built from, as the database holds them. db/ fills these from
+// PostgreSQL; tests build them by hand. Nothing here is validated yet: see snapshot_builder.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loadns::core {
+
+struct zone_row {
+  std::string name;  ///< apex, lower case, no trailing dot
+  std::string mname;
+  std::string rname;
+  std::uint32_t serial = 0;
+  std::uint32_t refresh = 0;
+  std::uint32_t retry = 0;
+  std::uint32_t expire = 0;
+  std::uint32_t minimum = 0;
+  std::uint32_t ttl = 0;  ///< TTL of the SOA and NS records
+  std::vector<std::string> nameservers;
+};
+
+struct service_row {
+  std::string name;  ///< FQDN, lower case, no trailing dot
+  std::string zone;  ///< the enclosing zone's name
+  std::uint32_t ttl = 60;
+  std::uint16_t answers = 1;
+  bool accept_nonce = true;
+  std::string policy = "least_load";
+  std::chrono::milliseconds stale_after{10'000};
+};
+
+struct backend_row {
+  std::int64_t id = 0;
+  std::string service;
+  std::string name;
+  std::string address;  ///< presentation form of an inet, v4 or v6
+  bool enabled = true;
+  bool draining = false;
+  std::optional<std::int64_t> capacity;
+  double weight = 1.0;
+  std::int64_t connections = 0;
+  /// now() - reported_at on the database's clock, read in the same poll; empty when no agent
+  /// has ever reported (an operator-inserted backend).
+  std::optional<std::chrono::milliseconds> report_age;
+};
+
+struct record_row {
+  std::string name;  ///< owner, lower case, no trailing dot
+  std::string zone;
+  std::string type;  ///< A, AAAA, CNAME, TXT, MX
+  std::uint32_t ttl = 0;
+  std::string data;  ///< presentation form
+};
+
+/// Everything one poll read, in one read-only transaction.
+struct source {
+  std::vector<zone_row> zones;
+  std::vector<service_row> services;
+  std::vector<backend_row> backends;
+  std::vector<record_row> records;
+};
+
+}  // namespace loadns::core
