@@ -1,0 +1,61 @@
+#pragma once
+// Chooses the backends of one response. least_load (the default) predicts each backend's
+// load as (reported connections + answers this server gave it after that report was taken)
+// / capacity, and answers with the lowest, ties broken at random; see answer_counter.hpp for
+// why the answers are counted from the report's time rather than from the snapshot's.
+//
+// One balancer per worker thread, never shared: the answer counters are shared atomics, and
+// each thread keeps its own selection structure per (service, family), rebuilt lazily when it
+// first sees a new snapshot. pick() takes no lock, allocates nothing, throws nothing, and
+// does not scan the backends: least_load is a lazy min-heap (amortised O(log n)).
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "server/core/answer_counter.hpp"
+#include "server/core/snapshot.hpp"
+
+namespace loadns::core {
+
+class balancer {  // one per worker thread; never shared
+ public:
+  explicit balancer(std::uint64_t seed);
+  balancer(const balancer&) = delete;
+  balancer& operator=(const balancer&) = delete;
+  ~balancer();
+
+  /// Chooses up to out.size() backends of `fam` from `svc` for one response, best first,
+  /// and counts them as answered. Returns how many (0 when the family has none). `svc` must
+  /// be one of `snap.services`. Candidates are the `serving` backends, or every enabled
+  /// one when `svc.fail_open[fam]` is set (counted in fail_open_answers()).
+  std::size_t pick(const snapshot& snap, const service& svc, family fam,
+                   std::span<const backend*> out) noexcept;
+
+  /// The same at an explicit time on the server's steady clock (tests, simulations).
+  std::size_t pick(const snapshot& snap, const service& svc, family fam,
+                   std::span<const backend*> out, clock::time_point now) noexcept;
+
+  /// Responses this balancer answered fail open (no serving backend in the family).
+  /// Read by metrics from another thread.
+  std::uint64_t fail_open_answers() const noexcept {
+    return fail_open_answers_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  struct selector;  // per (service, family): the candidates and their order
+
+  selector* selector_for(const snapshot& snap, const service& svc, family fam,
+                         clock::time_point now) noexcept;
+  std::uint64_t next_random() noexcept;
+
+  std::uint64_t rng_;
+  const snapshot* seen_ = nullptr;
+  std::uint64_t seen_generation_ = 0;
+  std::vector<selector> selectors_;  // [service index * 2 + family]
+  std::atomic<std::uint64_t> fail_open_answers_{0};
+};
+
+}  // namespace loadns::core
