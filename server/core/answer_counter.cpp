@@ -1,0 +1,87 @@
+#include "server/core/answer_counter.hpp"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace loadns::core {
+namespace {
+
+// Bucket sequence number of a time point. The steady clock starts near boot, so its epoch is
+// never negative in practice; clamp anyway so a hand-made time point cannot wrap the ring.
+std::uint64_t bucket_of(clock::time_point t) noexcept {
+  auto ticks = t.time_since_epoch().count();
+  if (ticks < 0) return 0;
+  return static_cast<std::uint64_t>(ticks) /
+         static_cast<std::uint64_t>(answer_counter::bucket_width.count());
+}
+
+constexpr std::uint64_t count_mask = 0xffff'ffffULL;
+
+constexpr std::uint64_t tag_of(std::uint64_t bucket) noexcept {
+  return bucket << 32;
+}
+
+// The count of slot `v` if it holds `bucket`, else 0 (an older bucket not yet recycled, or
+// never written).
+constexpr std::uint64_t count_in(std::uint64_t v, std::uint64_t bucket) noexcept {
+  return (v & ~count_mask) == tag_of(bucket) ? (v & count_mask) : 0;
+}
+
+}  // namespace
+
+void answer_counter::add(clock::time_point now, std::uint32_t n) noexcept {
+  const std::uint64_t bucket = bucket_of(now);
+  auto& slot = slots_[bucket % bucket_count];
+  std::uint64_t v = slot.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((v & ~count_mask) == tag_of(bucket)) {
+      // Current bucket: a plain add. A count never reaches 2^32 in 100 ms, so it cannot
+      // carry into the tag.
+      slot.fetch_add(n, std::memory_order_relaxed);
+      break;
+    }
+    if ((v >> 32) > (bucket & count_mask)) {
+      // Another thread already recycled this slot for a newer bucket (our `now` is a whole
+      // ring behind it): the answer still counts in total().
+      break;
+    }
+    // An old bucket: start it afresh. On failure `v` is reloaded and we look again.
+    if (slot.compare_exchange_weak(v, tag_of(bucket) | n, std::memory_order_relaxed)) break;
+  }
+  // Release after the bucket: a reader that sees this total sees the bucket too (before()).
+  total_.fetch_add(n, std::memory_order_release);
+}
+
+std::uint64_t answer_counter::since(clock::time_point since, clock::time_point now) const noexcept {
+  const std::uint64_t last = bucket_of(now) + 1;  // +1: another thread's clock may be ahead
+  std::uint64_t first = bucket_of(since);
+  if (last >= bucket_count && first < last - bucket_count + 1) first = last - bucket_count + 1;
+  std::uint64_t sum = 0;
+  for (std::uint64_t b = first; b <= last; ++b) {
+    // The tag is compared in 32 bits, as add() stores it.
+    sum += count_in(slots_[b % bucket_count].load(std::memory_order_relaxed), b & count_mask);
+  }
+  return sum;
+}
+
+std::uint64_t answer_counter::before(clock::time_point t, clock::time_point now) const noexcept {
+  // Total first (acquire, pairs with add()'s release): every answer in it is also in its
+  // bucket, so the buckets read afterwards hold at least those; the result can only be too
+  // small, which predicts a little too much load, never too little.
+  const std::uint64_t all = total();
+  const std::uint64_t recent = since(t, now);
+  return recent >= all ? 0 : all - recent;
+}
+
+std::shared_ptr<answer_counter> counter_registry::get(std::int64_t backend_id) {
+  auto& slot = counters_[backend_id];
+  if (!slot) slot = std::make_shared<answer_counter>();
+  return slot;
+}
+
+void counter_registry::retain(std::span<const std::int64_t> live_ids) {
+  const std::unordered_set<std::int64_t> live(live_ids.begin(), live_ids.end());
+  std::erase_if(counters_, [&](const auto& kv) { return !live.contains(kv.first); });
+}
+
+}  // namespace loadns::core
