@@ -1,0 +1,516 @@
+-- 0001: the loadns schema: zones, services, backends and static records with their checks,
+-- zone assignment from names and automatic SOA serials; the loadns_agent and loadns_server
+-- roles. schema/schema.sql is the readable whole.
+
+CREATE SCHEMA IF NOT EXISTS loadns;
+
+COMMENT ON SCHEMA loadns IS 'loadns: load-aware authoritative DNS balancer (zones, services, backends, records)';
+
+-- Applied migrations; written by `loadns-server migrate`.
+CREATE TABLE IF NOT EXISTS loadns.schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone NOT NULL DEFAULT now()
+);
+
+-- Roles are cluster-wide, so they are created only when missing (and two databases migrated
+-- at once may race: the loser's duplicate is ignored). NOLOGIN groups: grant them to login
+-- roles, e.g. CREATE ROLE agent LOGIN IN ROLE loadns_agent.
+DO $roles$
+BEGIN
+    BEGIN
+        CREATE ROLE loadns_agent NOLOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END;
+    BEGIN
+        CREATE ROLE loadns_server NOLOGIN;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+    END;
+END
+$roles$;
+
+------------------------------------------------------------------------------------------
+-- Helpers: name and record data checks, zone lookup, SOA serials.
+------------------------------------------------------------------------------------------
+
+-- Why `name` is not a valid DNS name as loadns stores them, or NULL when it is: lower case,
+-- no trailing dot, labels of 1..63 letters, digits, '-' or '_', at most 253 characters
+-- (255 octets on the wire, RFC 1035 2.3.4).
+CREATE FUNCTION loadns.name_problem(name text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    label text;
+BEGIN
+    IF name IS NULL OR name = '' THEN
+        RETURN 'is empty';
+    END IF;
+    IF name <> lower(name) THEN
+        RETURN 'must be lower case';
+    END IF;
+    IF right(name, 1) = '.' THEN
+        RETURN 'must not end with a dot';
+    END IF;
+    IF octet_length(name) > 253 THEN
+        RETURN 'is longer than 253 characters';
+    END IF;
+    FOREACH label IN ARRAY string_to_array(name, '.') LOOP
+        IF label = '' THEN
+            RETURN 'has an empty label';
+        END IF;
+        IF octet_length(label) > 63 THEN
+            RETURN format('has a label longer than 63 characters (%s)', label);
+        END IF;
+        IF label !~ '^[a-z0-9_-]+$' THEN
+            RETURN format('has a label with characters other than letters, digits, - and _ (%s)', label);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- Why one of `names` is invalid (see name_problem), or NULL when all are valid.
+CREATE FUNCTION loadns.names_problem(names text[]) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    n text;
+    problem text;
+BEGIN
+    FOREACH n IN ARRAY names LOOP
+        problem := loadns.name_problem(n);
+        IF problem IS NOT NULL THEN
+            RETURN format('"%s" %s', n, problem);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- Is `name` the zone apex or below it? Compared by labels, so "xexample.com" is not in
+-- "example.com".
+CREATE FUNCTION loadns.name_in_zone(name text, zone text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN ((name = zone) OR ("right"(name, (length(zone) + 1)) = ('.'::text || zone)));
+
+-- The longest zone that contains `name`, or NULL. Walks the name's suffixes, so it costs one
+-- primary key probe per label whatever the number of zones.
+CREATE FUNCTION loadns.enclosing_zone(name text) RETURNS text
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    candidate text := name;
+    dot integer;
+BEGIN
+    LOOP
+        IF EXISTS (SELECT 1 FROM loadns.zones z WHERE z.name = candidate) THEN
+            RETURN candidate;
+        END IF;
+        dot := strpos(candidate, '.');
+        IF dot = 0 THEN
+            RETURN NULL;
+        END IF;
+        candidate := substr(candidate, dot + 1);
+    END LOOP;
+END
+$$;
+
+-- Why TXT data is invalid, or NULL. Data starting with a double quote is zone-file form: one
+-- or more "quoted strings" with \" \\ \DDD escapes; anything else is one character-string.
+-- Each character-string is at most 255 octets (RFC 1035 3.3).
+CREATE FUNCTION loadns.txt_problem(data text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    part text[];
+BEGIN
+    IF left(data, 1) <> '"' THEN
+        IF octet_length(data) > 255 THEN
+            RETURN 'is longer than 255 octets: split it into "quoted" "strings"';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF data !~ '^("([^"\\]|\\.)*"[ \t]*)+$' THEN
+        RETURN 'starts with a quote but is not a sequence of "quoted strings"';
+    END IF;
+    FOR part IN SELECT regexp_matches(data, '"((?:[^"\\]|\\.)*)"', 'g') LOOP
+        IF octet_length(regexp_replace(part[1], '\\([0-9]{3}|.)', 'x', 'g')) > 255 THEN
+            RETURN 'has a quoted string longer than 255 octets';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- Why `data` is not valid presentation-form data for a record of `type`, or NULL.
+CREATE FUNCTION loadns.record_data_problem(type text, data text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    addr inet;
+    mx text[];
+    problem text;
+BEGIN
+    IF data IS NULL OR data = '' THEN
+        RETURN 'is empty';
+    END IF;
+    CASE type
+        WHEN 'A', 'AAAA' THEN
+            BEGIN
+                addr := data::inet;
+            EXCEPTION WHEN invalid_text_representation THEN
+                RETURN 'is not an IP address';
+            END;
+            IF type = 'A' AND family(addr) <> 4 THEN
+                RETURN 'is not an IPv4 address';
+            END IF;
+            IF type = 'AAAA' AND family(addr) <> 6 THEN
+                RETURN 'is not an IPv6 address';
+            END IF;
+            IF masklen(addr) <> (CASE type WHEN 'A' THEN 32 ELSE 128 END) THEN
+                RETURN 'must be one address, without a prefix length';
+            END IF;
+        WHEN 'CNAME' THEN
+            problem := loadns.name_problem(data);
+            IF problem IS NOT NULL THEN
+                RETURN 'target ' || problem;
+            END IF;
+        WHEN 'MX' THEN
+            mx := regexp_match(data, '^([0-9]{1,5}) +([^ ]+)$');
+            IF mx IS NULL THEN
+                RETURN 'must be "preference host", e.g. "10 mail.example.com"';
+            END IF;
+            IF mx[1]::integer > 65535 THEN
+                RETURN 'preference must be 0..65535';
+            END IF;
+            problem := loadns.name_problem(mx[2]);
+            IF problem IS NOT NULL THEN
+                RETURN 'host ' || problem;
+            END IF;
+        WHEN 'TXT' THEN
+            RETURN loadns.txt_problem(data);
+        ELSE
+            RETURN format('has unsupported type %s', type);
+    END CASE;
+    RETURN NULL;
+END
+$$;
+
+-- The serial after `serial`: today's date as YYYYMMDD00 when that is ahead, else serial + 1
+-- modulo 2^32. Either is "greater" in RFC 1982 serial arithmetic (an increment below 2^31),
+-- so secondaries and caches always see the change.
+CREATE FUNCTION loadns.next_serial(serial bigint) RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN (SELECT CASE WHEN ((d.today > serial) AND ((d.today - serial) < 2147483648)) THEN d.today ELSE ((serial + 1) % 4294967296) END FROM (SELECT ((to_char(timezone('UTC'::text, now()), 'YYYYMMDD'::text))::bigint * 100) AS today) d);
+
+------------------------------------------------------------------------------------------
+-- Tables
+------------------------------------------------------------------------------------------
+
+CREATE TABLE loadns.zones (
+    name text PRIMARY KEY,
+    mname text NOT NULL,
+    rname text NOT NULL,
+    serial bigint NOT NULL DEFAULT loadns.next_serial(0),
+    refresh integer NOT NULL DEFAULT 3600,
+    retry integer NOT NULL DEFAULT 600,
+    expire integer NOT NULL DEFAULT 1209600,
+    minimum integer NOT NULL DEFAULT 60,
+    ttl integer NOT NULL DEFAULT 3600,
+    nameservers text[] NOT NULL,
+    CONSTRAINT zones_name_lower_case CHECK (name = lower(name)),
+    CONSTRAINT zones_name_no_trailing_dot CHECK (right(name, 1) <> '.'),
+    CONSTRAINT zones_name_valid CHECK (loadns.name_problem(name) IS NULL),
+    CONSTRAINT zones_mname_valid CHECK (loadns.name_problem(mname) IS NULL),
+    CONSTRAINT zones_rname_valid CHECK (loadns.name_problem(rname) IS NULL),
+    CONSTRAINT zones_nameservers_not_empty CHECK (cardinality(nameservers) >= 1),
+    CONSTRAINT zones_nameservers_valid CHECK (loadns.names_problem(nameservers) IS NULL),
+    CONSTRAINT zones_serial_range CHECK (serial BETWEEN 0 AND 4294967295),
+    CONSTRAINT zones_ttl_range CHECK (ttl >= 0),
+    CONSTRAINT zones_timers_range CHECK (refresh >= 0 AND retry >= 0 AND expire >= 0 AND minimum >= 0)
+);
+
+COMMENT ON TABLE loadns.zones IS 'Zones served authoritatively. mname defaults to the first nameserver, rname to hostmaster.<zone>; serial is bumped automatically.';
+COMMENT ON COLUMN loadns.zones.nameservers IS 'The NS set at the apex (at least one name).';
+COMMENT ON COLUMN loadns.zones.ttl IS 'TTL of the SOA and NS records.';
+COMMENT ON COLUMN loadns.zones.serial IS 'SOA serial: YYYYMMDDnn, bumped when the zone, its records or its services change (RFC 1982).';
+
+CREATE TABLE loadns.services (
+    name text PRIMARY KEY,
+    zone text NOT NULL REFERENCES loadns.zones (name),
+    ttl integer NOT NULL DEFAULT 60,
+    answers integer NOT NULL DEFAULT 1,
+    accept_nonce boolean NOT NULL DEFAULT true,
+    stale_after interval NOT NULL DEFAULT '00:00:10'::interval,
+    policy text NOT NULL DEFAULT 'least_load',
+    CONSTRAINT services_name_lower_case CHECK (name = lower(name)),
+    CONSTRAINT services_name_no_trailing_dot CHECK (right(name, 1) <> '.'),
+    CONSTRAINT services_name_valid CHECK (loadns.name_problem(name) IS NULL),
+    CONSTRAINT services_name_inside_zone CHECK (loadns.name_in_zone(name, zone)),
+    CONSTRAINT services_ttl_range CHECK (ttl >= 0),
+    CONSTRAINT services_answers_range CHECK (answers BETWEEN 1 AND 64),
+    CONSTRAINT services_stale_after_positive CHECK (stale_after > '00:00:00'::interval),
+    CONSTRAINT services_policy_known CHECK (policy IN ('least_load', 'least_connections', 'round_robin', 'random'))
+);
+
+CREATE INDEX services_zone_idx ON loadns.services (zone);
+
+COMMENT ON TABLE loadns.services IS 'Balanced names. The zone is found from the name (the longest enclosing zone).';
+COMMENT ON COLUMN loadns.services.answers IS 'Address records per response (1..64).';
+COMMENT ON COLUMN loadns.services.stale_after IS 'A backend whose agent has not reported for this long is left out.';
+COMMENT ON COLUMN loadns.services.policy IS 'least_load (default), least_connections, round_robin or random.';
+
+CREATE TABLE loadns.backends (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    service text NOT NULL REFERENCES loadns.services (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    name text NOT NULL,
+    address inet NOT NULL,
+    enabled boolean NOT NULL DEFAULT true,
+    draining boolean NOT NULL DEFAULT false,
+    agent_draining boolean NOT NULL DEFAULT false,
+    capacity bigint,
+    agent_capacity bigint,
+    weight double precision NOT NULL DEFAULT 1,
+    connections bigint NOT NULL DEFAULT 0,
+    reported_at timestamp with time zone,
+    CONSTRAINT backends_service_name_unique UNIQUE (service, name),
+    CONSTRAINT backends_name_valid CHECK (name <> '' AND length(name) <= 255 AND name !~ '[[:cntrl:]]'),
+    CONSTRAINT backends_address_single_host CHECK (masklen(address) = CASE family(address) WHEN 4 THEN 32 ELSE 128 END),
+    CONSTRAINT backends_capacity_positive CHECK (capacity > 0),
+    CONSTRAINT backends_agent_capacity_positive CHECK (agent_capacity > 0),
+    CONSTRAINT backends_weight_positive CHECK (weight > 0 AND weight < 'Infinity'::double precision),
+    CONSTRAINT backends_connections_not_negative CHECK (connections >= 0)
+);
+
+COMMENT ON TABLE loadns.backends IS 'Backends of a service. Agents register and update them through loadns.report(); operators set enabled, draining, capacity and weight.';
+COMMENT ON COLUMN loadns.backends.name IS 'The agent''s identity (default its host name), unique within the service.';
+COMMENT ON COLUMN loadns.backends.draining IS 'Set by an operator: no new answers go to this backend. Effective draining = draining OR agent_draining.';
+COMMENT ON COLUMN loadns.backends.agent_draining IS 'Set by the agent''s report (true when it shuts down); never overrides draining.';
+COMMENT ON COLUMN loadns.backends.capacity IS 'Operator''s connection limit; overrides agent_capacity. Effective capacity = coalesce(capacity, agent_capacity); NULL = equal share by weight.';
+COMMENT ON COLUMN loadns.backends.agent_capacity IS 'The capacity the agent reports (--capacity); never overrides capacity.';
+COMMENT ON COLUMN loadns.backends.reported_at IS 'Time of the last agent report (database clock); NULL for a backend inserted by SQL with no agent.';
+
+CREATE TABLE loadns.records (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    zone text NOT NULL REFERENCES loadns.zones (name),
+    type text NOT NULL,
+    ttl integer NOT NULL DEFAULT 3600,
+    data text NOT NULL,
+    CONSTRAINT records_rrset_no_duplicates UNIQUE (name, type, data),
+    CONSTRAINT records_name_lower_case CHECK (name = lower(name)),
+    CONSTRAINT records_name_no_trailing_dot CHECK (right(name, 1) <> '.'),
+    CONSTRAINT records_name_valid CHECK (loadns.name_problem(name) IS NULL),
+    CONSTRAINT records_name_inside_zone CHECK (loadns.name_in_zone(name, zone)),
+    CONSTRAINT records_type_supported CHECK (type IN ('A', 'AAAA', 'CNAME', 'TXT', 'MX')),
+    CONSTRAINT records_ttl_range CHECK (ttl >= 0),
+    CONSTRAINT records_data_valid CHECK (loadns.record_data_problem(type, data) IS NULL)
+);
+
+CREATE INDEX records_zone_idx ON loadns.records (zone);
+
+COMMENT ON TABLE loadns.records IS 'Static records (A, AAAA, CNAME, TXT, MX) in presentation form; the zone is found from the name.';
+
+------------------------------------------------------------------------------------------
+-- Triggers: defaults, zone assignment, record checks, serials, change notification.
+------------------------------------------------------------------------------------------
+
+-- zones: mname defaults to the first nameserver, rname to hostmaster.<zone>; an operator
+-- change to anything but the serial bumps the serial.
+CREATE FUNCTION loadns.zones_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- (the zone name stands in when there is no NS set, so that the row is refused by
+        -- zones_nameservers_not_empty rather than by a confusing NULL mname)
+        NEW.mname := coalesce(NEW.mname, NEW.nameservers[1], NEW.name);
+        NEW.rname := coalesce(NEW.rname, 'hostmaster.' || NEW.name);
+    ELSIF NEW.serial = OLD.serial AND NEW IS DISTINCT FROM OLD THEN
+        NEW.serial := loadns.next_serial(OLD.serial);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER zones_before_write BEFORE INSERT OR UPDATE ON loadns.zones
+    FOR EACH ROW EXECUTE FUNCTION loadns.zones_before_write();
+
+-- A new zone inside an existing one takes over the services and records below its apex
+-- (the longest enclosing zone is always the one that answers).
+CREATE FUNCTION loadns.zones_after_insert() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    UPDATE loadns.services s SET zone = NEW.name
+     WHERE loadns.name_in_zone(s.name, NEW.name) AND s.zone <> NEW.name
+       AND loadns.name_in_zone(NEW.name, s.zone);
+    UPDATE loadns.records r SET zone = NEW.name
+     WHERE loadns.name_in_zone(r.name, NEW.name) AND r.zone <> NEW.name
+       AND loadns.name_in_zone(NEW.name, r.zone);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER zones_after_insert AFTER INSERT ON loadns.zones
+    FOR EACH ROW EXECUTE FUNCTION loadns.zones_after_insert();
+
+-- services and records: the zone is the longest zone that contains the name. An explicit zone
+-- must be that one.
+CREATE FUNCTION loadns.assign_zone() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    kind text := CASE TG_TABLE_NAME WHEN 'services' THEN 'service' ELSE 'record' END;
+    found_zone text;
+    explicit boolean;
+BEGIN
+    IF NEW.name IS NULL OR loadns.name_problem(NEW.name) IS NOT NULL THEN
+        RETURN NEW;  -- the name's own check constraints say what is wrong
+    END IF;
+    found_zone := loadns.enclosing_zone(NEW.name);
+    explicit := NEW.zone IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.zone IS DISTINCT FROM OLD.zone);
+    IF found_zone IS NULL THEN
+        RAISE EXCEPTION '% "%" is in no zone', kind, NEW.name
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Insert the zone that contains it into loadns.zones first.';
+    END IF;
+    IF explicit AND NEW.zone <> found_zone THEN
+        IF NOT loadns.name_in_zone(NEW.name, NEW.zone) THEN
+            RAISE EXCEPTION '% "%" is outside its zone "%"', kind, NEW.name, NEW.zone
+                USING ERRCODE = 'check_violation',
+                      HINT = format('Leave zone out: it is found from the name (here "%s").', found_zone);
+        END IF;
+        RAISE EXCEPTION '% "%" belongs to zone "%", the longest zone that contains it, not "%"',
+                        kind, NEW.name, found_zone, NEW.zone
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Leave zone out: it is found from the name.';
+    END IF;
+    NEW.zone := found_zone;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER services_assign_zone BEFORE INSERT OR UPDATE OF name, zone ON loadns.services
+    FOR EACH ROW EXECUTE FUNCTION loadns.assign_zone();
+
+CREATE TRIGGER records_assign_zone BEFORE INSERT OR UPDATE OF name, zone ON loadns.records
+    FOR EACH ROW EXECUTE FUNCTION loadns.assign_zone();
+
+-- records: type upper-cased, data checked with a message that says what is wrong and stored
+-- in one canonical form (addresses as PostgreSQL prints them, names lower case without a
+-- trailing dot). A CNAME owns its name alone (RFC 1034 3.6.2, RFC 2181 10.1) and a balanced
+-- service's name has no static address records.
+CREATE FUNCTION loadns.records_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    problem text;
+BEGIN
+    NEW.type := upper(NEW.type);
+    IF NEW.type NOT IN ('A', 'AAAA', 'CNAME', 'TXT', 'MX') THEN
+        RAISE EXCEPTION 'record type "%" is not supported (A, AAAA, CNAME, TXT, MX)', NEW.type
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'records_type_supported';
+    END IF;
+    IF NEW.type IN ('CNAME', 'MX') THEN
+        NEW.data := rtrim(lower(NEW.data), '.');
+    END IF;
+    problem := loadns.record_data_problem(NEW.type, NEW.data);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid % record data for "%": "%" %', NEW.type, NEW.name, NEW.data, problem
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'records_data_valid';
+    END IF;
+    IF NEW.type IN ('A', 'AAAA') THEN
+        NEW.data := host(NEW.data::inet);
+    END IF;
+    IF NEW.type = 'CNAME' AND NEW.name = NEW.zone THEN
+        RAISE EXCEPTION 'a CNAME cannot be at the zone apex "%"', NEW.name
+            USING ERRCODE = 'check_violation', HINT = 'The apex holds the SOA and NS records (RFC 1034 3.6.2).';
+    END IF;
+    IF EXISTS (SELECT 1 FROM loadns.records r
+                WHERE r.name = NEW.name AND r.id <> NEW.id
+                  AND (r.type = 'CNAME' OR NEW.type = 'CNAME')) THEN
+        RAISE EXCEPTION '"%" cannot have a CNAME and other records', NEW.name
+            USING ERRCODE = 'check_violation', HINT = 'A CNAME must be the only record at its name (RFC 2181 10.1).';
+    END IF;
+    IF NEW.type IN ('A', 'AAAA', 'CNAME') AND EXISTS (SELECT 1 FROM loadns.services s WHERE s.name = NEW.name) THEN
+        RAISE EXCEPTION '"%" is a balanced service: it cannot have static % records', NEW.name, NEW.type
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- Named to fire after records_assign_zone (triggers fire in name order): NEW.zone is set.
+CREATE TRIGGER records_check_data BEFORE INSERT OR UPDATE ON loadns.records
+    FOR EACH ROW EXECUTE FUNCTION loadns.records_before_write();
+
+-- services: a balanced name cannot also be a static address or CNAME.
+CREATE FUNCTION loadns.services_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM loadns.records r
+                WHERE r.name = NEW.name AND r.type IN ('A', 'AAAA', 'CNAME')) THEN
+        RAISE EXCEPTION 'service "%" clashes with static A, AAAA or CNAME records of that name', NEW.name
+            USING ERRCODE = 'check_violation', HINT = 'Delete those records from loadns.records first.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER services_check_records BEFORE INSERT OR UPDATE OF name ON loadns.services
+    FOR EACH ROW EXECUTE FUNCTION loadns.services_before_write();
+
+-- SOA serial of the zones whose services or records a statement changed: bumped once per
+-- statement (not per row).
+CREATE FUNCTION loadns.bump_zone_serials() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE loadns.zones z SET serial = loadns.next_serial(z.serial)
+         WHERE z.name IN (SELECT n.zone FROM new_rows n);
+    ELSIF TG_OP = 'UPDATE' THEN
+        UPDATE loadns.zones z SET serial = loadns.next_serial(z.serial)
+         WHERE z.name IN (SELECT n.zone FROM new_rows n UNION SELECT o.zone FROM old_rows o);
+    ELSE
+        UPDATE loadns.zones z SET serial = loadns.next_serial(z.serial)
+         WHERE z.name IN (SELECT o.zone FROM old_rows o);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER services_serial_insert AFTER INSERT ON loadns.services
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION loadns.bump_zone_serials();
+CREATE TRIGGER services_serial_update AFTER UPDATE ON loadns.services
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION loadns.bump_zone_serials();
+CREATE TRIGGER services_serial_delete AFTER DELETE ON loadns.services
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION loadns.bump_zone_serials();
+CREATE TRIGGER records_serial_insert AFTER INSERT ON loadns.records
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION loadns.bump_zone_serials();
+CREATE TRIGGER records_serial_update AFTER UPDATE ON loadns.records
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION loadns.bump_zone_serials();
+CREATE TRIGGER records_serial_delete AFTER DELETE ON loadns.records
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION loadns.bump_zone_serials();
