@@ -1,0 +1,40 @@
+#pragma once
+// The world every end-to-end case of loadns-server runs in: a private PostgreSQL with the
+// loadns schema, seeded by plain SQL as an operator would, and one server reading it as the
+// read-only `server` role. Built once per test process (ctest runs each case in its own).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tests/support/dns_client.hpp"
+#include "tests/support/pg_cluster.hpp"
+#include "tests/support/server_process.hpp"
+
+namespace loadns::test::e2e {
+
+/// The operator's SQL behind every case (zones example.com and example.net, services, backends
+/// and static records; addresses from 192.0.2.0/24 and 2001:db8::/32).
+extern const char* const seed_sql;
+
+/// Server options for `pg` with the binary this test was built against.
+server_options options_for(const pg_cluster& pg);
+
+/// A seeded cluster and a running server on it.
+struct environment {
+  pg_cluster pg;
+  std::unique_ptr<server_process> server;
+
+  /// Creates and migrates the database, runs seed_sql, starts the server with `options_for`.
+  environment();
+
+  /// The process-wide instance, created on first use.
+  static environment& shared();
+};
+
+/// The shared server's DNS port.
+inline std::uint16_t port() {
+  return environment::shared().server->port();
+}
+
+}  // namespace loadns::test::e2e

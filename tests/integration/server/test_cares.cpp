@@ -1,0 +1,55 @@
+// c-ares, the library loadns-resolve uses, resolving against the server over UDP and TCP.
+
+#include <ares.h>
+
+#include <set>
+#include <string>
+
+#include "tests/integration/server/environment.hpp"
+
+namespace {
+
+using loadns::test::cares_resolve;
+using loadns::test::e2e::port;
+
+}  // namespace
+
+TEST_CASE("c-ares resolves service names, nonce names and static names") {
+  const std::set<std::string> api{"192.0.2.10", "192.0.2.11"};
+  for (bool tcp : {false, true}) {
+    INFO((tcp ? "tcp" : "udp"));
+    for (const char* name :
+         {"api.example.com", "1596207957-api.example.com", "k3j9x.api.example.com"}) {
+      INFO(name);
+      const auto r = cares_resolve(port(), name, false, tcp);
+      REQUIRE_MESSAGE(r.status == ARES_SUCCESS, r.status_text);
+      REQUIRE(r.addresses.size() == 1);
+      CHECK(api.count(r.addresses[0]) == 1);
+      CHECK(r.ttls[0] == 60);
+    }
+    auto r = cares_resolve(port(), "k3j9x.dual.example.com", true, tcp);
+    REQUIRE_MESSAGE(r.status == ARES_SUCCESS, r.status_text);
+    CHECK(r.addresses == std::vector<std::string>{"2001:db8::20"});
+
+    r = cares_resolve(port(), "www.example.com", false, tcp);
+    REQUIRE_MESSAGE(r.status == ARES_SUCCESS, r.status_text);
+    CHECK(r.addresses == std::vector<std::string>{"192.0.2.80"});
+
+    r = cares_resolve(port(), "alias.example.com", false, tcp);  // through the CNAME
+    REQUIRE_MESSAGE(r.status == ARES_SUCCESS, r.status_text);
+    CHECK(r.addresses == std::vector<std::string>{"192.0.2.80"});
+
+    r = cares_resolve(port(), "big.example.com", false, tcp);
+    REQUIRE_MESSAGE(r.status == ARES_SUCCESS, r.status_text);
+    CHECK(r.addresses.size() == 40);
+  }
+}
+
+TEST_CASE("c-ares sees NXDOMAIN, NODATA and REFUSED as such") {
+  for (bool tcp : {false, true}) {
+    INFO((tcp ? "tcp" : "udp"));
+    CHECK(cares_resolve(port(), "evilapi.example.com", false, tcp).status == ARES_ENOTFOUND);
+    CHECK(cares_resolve(port(), "api.example.com", true, tcp).status == ARES_ENODATA);
+    CHECK(cares_resolve(port(), "www.google.com", false, tcp).status == ARES_EREFUSED);
+  }
+}

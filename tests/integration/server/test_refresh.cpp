@@ -1,0 +1,157 @@
+// Operators change the database with SQL; the server serves the change within one poll
+// interval (at once when the change sends NOTIFY loadns_changed), and stops serving what was
+// deleted. Delays are measured and printed.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "tests/integration/server/environment.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using loadns::test::make_query;
+using loadns::test::parse_header;
+using loadns::test::pg_cluster;
+using loadns::test::query_spec;
+using loadns::test::server_process;
+using loadns::test::udp_exchange;
+using loadns::test::e2e::environment;
+using loadns::test::e2e::options_for;
+using loadns::test::e2e::seed_sql;
+using steady = std::chrono::steady_clock;
+namespace rcode = loadns::test::rcode;
+
+struct observed {
+  std::uint8_t rcode = 0xff;
+  std::uint16_t ancount = 0;
+  bool operator==(const observed&) const = default;
+};
+
+observed ask(std::uint16_t port, const std::string& name) {
+  static std::uint16_t id = 1;
+  query_spec q;
+  q.id = id++;
+  q.name = name;
+  const auto reply = udp_exchange(port, make_query(q), 500ms);
+  if (!reply) return {};
+  const auto h = parse_header(*reply);
+  return h ? observed{h->rcode, h->ancount} : observed{};
+}
+
+/// Polls every 10 ms until `name` is answered with `want`; the delay, or a failed check at the
+/// deadline.
+std::chrono::milliseconds wait_for(std::uint16_t port, const std::string& name, observed want,
+                                   steady::time_point since, std::chrono::milliseconds deadline) {
+  observed last;
+  while (steady::now() - since < deadline) {
+    last = ask(port, name);
+    if (last == want) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - since);
+  CHECK_MESSAGE(last == want, name << ": wanted rcode " << int{want.rcode} << " with "
+                                   << want.ancount << " answers, last saw rcode " << int{last.rcode}
+                                   << " with " << last.ancount << " after " << delay.count()
+                                   << " ms");
+  return delay;
+}
+
+}  // namespace
+
+TEST_CASE("a service inserted by SQL is served within one poll interval, and deleted, is not") {
+  auto& env = environment::shared();  // --poll-interval 1s
+  const auto port = env.server->port();
+  const std::string name = "late.example.com";
+  REQUIRE(ask(port, name) == observed{rcode::nxdomain, 0});
+
+  auto t0 = steady::now();
+  env.pg.psql(
+      "INSERT INTO loadns.services (name) VALUES ('late.example.com');"
+      "INSERT INTO loadns.backends (service, name, address) "
+      "VALUES ('late.example.com', 'l1', '192.0.2.60');");
+  auto d = wait_for(port, name, {rcode::noerror, 1}, t0, 1500ms);
+  MESSAGE("inserted service served after ", d.count(), " ms (poll interval 1 s)");
+
+  t0 = steady::now();
+  env.pg.psql("DELETE FROM loadns.backends WHERE service = 'late.example.com';");
+  d = wait_for(port, name, {rcode::noerror, 0}, t0, 1500ms);
+  MESSAGE("deleted backend gone after ", d.count(), " ms");
+
+  t0 = steady::now();
+  env.pg.psql("DELETE FROM loadns.services WHERE name = 'late.example.com';");
+  d = wait_for(port, name, {rcode::nxdomain, 0}, t0, 1500ms);
+  MESSAGE("deleted service NXDOMAIN after ", d.count(), " ms");
+}
+
+TEST_CASE("a static record inserted by SQL is served, and deleted, is not") {
+  auto& env = environment::shared();
+  const auto port = env.server->port();
+  auto t0 = steady::now();
+  env.pg.psql(
+      "INSERT INTO loadns.records (name, type, ttl, data) "
+      "VALUES ('new.example.com', 'A', 60, '192.0.2.61');");
+  auto d = wait_for(port, "new.example.com", {rcode::noerror, 1}, t0, 1500ms);
+  MESSAGE("inserted record served after ", d.count(), " ms");
+  t0 = steady::now();
+  env.pg.psql("DELETE FROM loadns.records WHERE name = 'new.example.com';");
+  d = wait_for(port, "new.example.com", {rcode::nxdomain, 0}, t0, 1500ms);
+  MESSAGE("deleted record NXDOMAIN after ", d.count(), " ms");
+}
+
+TEST_CASE("a disabled backend is no longer served") {
+  using loadns::test::dig;
+  using loadns::test::transport;
+  auto& env = environment::shared();
+  const auto port = env.server->port();
+  const auto t0 = steady::now();
+  env.pg.psql(
+      "UPDATE loadns.backends SET enabled = false WHERE service = 'api.example.net';"
+      "INSERT INTO loadns.backends (service, name, address) "
+      "VALUES ('api.example.net', 'n2', '192.0.2.51');");
+  // n2 appears only with the reload that also disabled n1; from then on only n2 is served.
+  bool switched = false;
+  while (!switched && steady::now() - t0 < 1500ms) {
+    switched = dig(port, transport::udp, "api.example.net").response().answer_data("A") ==
+               std::vector<std::string>{"192.0.2.51"};
+  }
+  REQUIRE_MESSAGE(switched, "the new backend was not served within 1.5 s");
+  MESSAGE("disable + insert served after ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count(), " ms");
+  for (int i = 0; i < 20; ++i) {
+    const auto a = dig(port, transport::udp, "k3j9x.api.example.net").response();
+    CHECK_MESSAGE(a.answer_data("A") == std::vector<std::string>{"192.0.2.51"}, a.text);
+  }
+}
+
+TEST_CASE("an agent's first report (no NOTIFY) is served within one poll interval") {
+  auto& env = environment::shared();
+  const auto port = env.server->port();
+  env.pg.psql("INSERT INTO loadns.services (name) VALUES ('reported.example.com');");
+  (void)wait_for(port, "reported.example.com", {rcode::noerror, 0}, steady::now(), 1500ms);
+  const auto t0 = steady::now();
+  env.pg.psql(
+      "SELECT loadns.report('reported.example.com', 'agent1', '192.0.2.70', 0, 100, false);",
+      "loadns", "agent");
+  const auto d = wait_for(port, "reported.example.com", {rcode::noerror, 1}, t0, 2500ms);
+  MESSAGE("reported backend served after ", d.count(), " ms (poll interval 1 s)");
+}
+
+TEST_CASE("NOTIFY loadns_changed reloads at once, long before the poll interval") {
+  pg_cluster pg;
+  pg.create_loadns_database();
+  pg.psql(seed_sql);
+  auto options = options_for(pg);
+  options.poll_interval = "60s";
+  server_process server(options);
+  INFO(server.log_tail());
+  const auto t0 = steady::now();
+  pg.psql(
+      "INSERT INTO loadns.services (name) VALUES ('notified.example.com');"
+      "INSERT INTO loadns.backends (service, name, address) "
+      "VALUES ('notified.example.com', 'x1', '192.0.2.62');");
+  const auto d = wait_for(server.port(), "notified.example.com", {rcode::noerror, 1}, t0, 3s);
+  MESSAGE("change with NOTIFY served after ", d.count(), " ms (poll interval 60 s)");
+}
