@@ -1,0 +1,35 @@
+#pragma once
+// The agent's counter: netlink sock_diag, falling back to /proc/net/tcp{,6} when netlink
+// fails, or one of them forced (`--counter`).
+
+#include <optional>
+#include <string_view>
+
+#include "agent/count/count_result.hpp"
+#include "agent/count/netlink_counter.hpp"
+#include "agent/count/proc_counter.hpp"
+#include "agent/count/socket_filter.hpp"
+
+namespace loadns::agent {
+
+enum class counter_mode : std::uint8_t { automatic, netlink, proc };
+
+/// "auto", "netlink", "proc".
+[[nodiscard]] std::optional<counter_mode> parse_counter_mode(std::string_view text) noexcept;
+
+class connection_counter {
+ public:
+  connection_counter(socket_filter filter, counter_mode mode);
+
+  /// One count. In automatic mode a netlink failure is answered by /proc for this count; the
+  /// next count tries netlink again (the result's `method` says which one answered, so the
+  /// caller can log the switch once). Forced modes use only their method.
+  count_result count() noexcept;
+
+ private:
+  counter_mode mode_;
+  netlink_counter netlink_;
+  proc_counter proc_;
+};
+
+}  // namespace loadns::agent

@@ -1,0 +1,48 @@
+#pragma once
+// Counts matching ESTABLISHED TCP sockets with NETLINK_SOCK_DIAG dumps, one per address family,
+// filtered in the kernel by inet_diag bytecode. One socket and one receive buffer for the
+// counter's life: a count allocates nothing, whatever the number of sockets.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "agent/count/count_result.hpp"
+#include "agent/count/socket_filter.hpp"
+
+namespace loadns::agent {
+
+class netlink_counter {
+ public:
+  /// `filter` must have at least one port. Opens nothing yet: the first count() does.
+  explicit netlink_counter(socket_filter filter);
+  ~netlink_counter();
+  netlink_counter(const netlink_counter&) = delete;
+  netlink_counter& operator=(const netlink_counter&) = delete;
+
+  /// Dumps IPv4 then IPv6 sockets and counts the matching ones. On error the socket is closed
+  /// (a half-read dump must not leak into the next count) and reopened by the next call. If
+  /// the kernel rejects the bytecode (EINVAL), the counter drops it for good and filters in
+  /// user space only. A kernel without IPv6 counts zero IPv6 sockets.
+  count_result count() noexcept;
+
+  /// True while the requests carry the kernel filter.
+  [[nodiscard]] bool kernel_filter() const noexcept { return !bytecode_.empty(); }
+
+ private:
+  std::error_code open() noexcept;
+  void close() noexcept;
+  std::error_code dump(std::span<std::uint8_t> request, count_result& into) noexcept;
+  void build_requests();
+
+  socket_filter filter_;
+  std::vector<std::uint8_t> bytecode_;
+  std::vector<std::uint8_t> request_v4_;
+  std::vector<std::uint8_t> request_v6_;
+  std::vector<std::uint8_t> buffer_;
+  std::uint32_t seq_ = 0;
+  int fd_ = -1;
+};
+
+}  // namespace loadns::agent

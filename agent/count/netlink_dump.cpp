@@ -1,0 +1,153 @@
+#include "agent/count/netlink_dump.hpp"
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "agent/count/byte_reader.hpp"
+
+namespace loadns::agent {
+namespace {
+
+// The parser reads these by offset; pin the offsets to the UAPI structs.
+static_assert(sizeof(nlmsghdr) == 16);
+static_assert(offsetof(nlmsghdr, nlmsg_len) == 0 && offsetof(nlmsghdr, nlmsg_type) == 4 &&
+              offsetof(nlmsghdr, nlmsg_flags) == 6 && offsetof(nlmsghdr, nlmsg_seq) == 8 &&
+              offsetof(nlmsghdr, nlmsg_pid) == 12);
+static_assert(sizeof(inet_diag_msg) == 72);
+static_assert(offsetof(inet_diag_msg, idiag_family) == 0 &&
+              offsetof(inet_diag_msg, idiag_state) == 1 && offsetof(inet_diag_msg, id) == 4);
+static_assert(offsetof(inet_diag_sockid, idiag_sport) == 0 &&
+              offsetof(inet_diag_sockid, idiag_dport) == 2 &&
+              offsetof(inet_diag_sockid, idiag_src) == 4 &&
+              offsetof(inet_diag_sockid, idiag_dst) == 20);
+static_assert(sizeof(inet_diag_req_v2) == 56);
+static_assert(offsetof(inet_diag_req_v2, idiag_states) == 4 && offsetof(inet_diag_req_v2, id) == 8);
+
+constexpr std::size_t nlmsg_header = sizeof(nlmsghdr);
+constexpr std::size_t align4(std::size_t n) {
+  return (n + 3) & ~std::size_t{3};
+}
+
+template <typename T>
+void append(std::vector<std::uint8_t>& out, T v) {
+  std::uint8_t b[sizeof v];
+  std::memcpy(b, &v, sizeof v);
+  out.insert(out.end(), b, b + sizeof v);
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> build_dump_request(ip_family family,
+                                             std::span<const std::uint8_t> bytecode,
+                                             std::uint32_t seq) {
+  const std::size_t attr_len = bytecode.empty() ? 0 : align4(sizeof(nlattr) + bytecode.size());
+  const std::size_t len = nlmsg_header + sizeof(inet_diag_req_v2) + attr_len;
+  std::vector<std::uint8_t> out;
+  out.reserve(len);
+
+  append(out, static_cast<std::uint32_t>(len));                         // nlmsg_len
+  append(out, static_cast<std::uint16_t>(SOCK_DIAG_BY_FAMILY));         // nlmsg_type
+  append(out, static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_DUMP));  // nlmsg_flags
+  append(out, seq);                                                     // nlmsg_seq
+  append(out, std::uint32_t{0});  // nlmsg_pid 0: the kernel fills in our port id
+
+  // inet_diag_req_v2
+  append(out, static_cast<std::uint8_t>(family == ip_family::v4 ? AF_INET : AF_INET6));
+  append(out, static_cast<std::uint8_t>(IPPROTO_TCP));
+  // idiag_ext 0: no extensions (no tcp_info, no meminfo) keeps each message at 72 bytes.
+  append(out, std::uint8_t{0});
+  append(out, std::uint8_t{0});                                    // pad
+  append(out, static_cast<std::uint32_t>(1U << TCP_ESTABLISHED));  // idiag_states
+  out.resize(out.size() + sizeof(inet_diag_sockid), 0);  // id all zero: a dump, not a lookup
+
+  if (!bytecode.empty()) {
+    append(out, static_cast<std::uint16_t>(sizeof(nlattr) + bytecode.size()));  // nla_len
+    append(out, static_cast<std::uint16_t>(INET_DIAG_REQ_BYTECODE));            // nla_type
+    out.insert(out.end(), bytecode.begin(), bytecode.end());
+    out.resize(len, 0);  // attribute padding
+  }
+  return out;
+}
+
+void set_request_seq(std::span<std::uint8_t> request, std::uint32_t seq) noexcept {
+  if (request.size() >= nlmsg_header) std::memcpy(request.data() + 8, &seq, sizeof seq);
+}
+
+dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint32_t seq,
+                               const socket_filter& filter) noexcept {
+  dump_chunk result;
+  std::size_t at = 0;
+  while (datagram.size() - at >= nlmsg_header) {
+    byte_reader header(datagram.subspan(at, nlmsg_header));
+    const std::uint32_t len = header.u32_host();
+    const std::uint16_t type = header.u16_host();
+    header.skip(
+        2);  // flags: NLM_F_MULTI on every part; NLM_F_DUMP_INTR changes nothing for a count
+    const std::uint32_t msg_seq = header.u32_host();
+    if (len < nlmsg_header || len > datagram.size() - at) {
+      result.status = dump_status::malformed;
+      return result;
+    }
+    byte_reader payload(datagram.subspan(at + nlmsg_header, len - nlmsg_header));
+    at += align4(len) < datagram.size() - at ? align4(len) : datagram.size() - at;
+    if (msg_seq != seq) continue;
+
+    switch (type) {
+      case NLMSG_DONE: {
+        // Since Linux 4.x the DONE payload carries the dump's return value; negative = failed.
+        const std::int32_t err = payload.remaining() >= 4 ? payload.i32_host() : 0;
+        if (err < 0) {
+          result.status = dump_status::error;
+          result.error = -err;
+        } else {
+          result.status = dump_status::done;
+        }
+        return result;
+      }
+      case NLMSG_ERROR: {
+        const std::int32_t err = payload.i32_host();
+        if (!payload.ok()) {
+          result.status = dump_status::malformed;
+          return result;
+        }
+        if (err == 0) continue;  // an ACK: not an error
+        result.status = dump_status::error;
+        result.error = -err;
+        return result;
+      }
+      case SOCK_DIAG_BY_FAMILY: {
+        const std::uint8_t family = payload.u8();
+        const std::uint8_t state = payload.u8();
+        payload.skip(2);  // timer, retrans
+        const std::uint16_t sport = payload.u16_be();
+        payload.skip(2);  // dport
+        std::array<std::uint8_t, 16> src{};
+        payload.bytes(src.data(), src.size());
+        payload.skip(sizeof(inet_diag_msg) - 4 - 4 - 16);  // dst .. inode: must be present
+        if (!payload.ok()) {
+          result.status = dump_status::malformed;
+          return result;
+        }
+        ++result.sockets;
+        if (state != TCP_ESTABLISHED) continue;
+        if (family != AF_INET && family != AF_INET6) continue;
+        const ip_family fam = family == AF_INET ? ip_family::v4 : ip_family::v6;
+        if (filter.matches(fam, sport, src)) ++result.matched;
+        continue;
+      }
+      default:
+        continue;  // NLMSG_NOOP and anything new: nothing to count
+    }
+  }
+  if (at != datagram.size()) result.status = dump_status::malformed;  // a torn header
+  return result;
+}
+
+}  // namespace loadns::agent

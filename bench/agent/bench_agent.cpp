@@ -1,0 +1,149 @@
+// What counting costs: opens N loopback connections (default 20,000), then prints the wall and
+// CPU time (getrusage) and the memory growth of one count by netlink sock_diag and by
+// /proc/net/tcp{,6}, and, when given the loadns-agent binary, that process's RSS and CPU per
+// count while it counts every 100 ms (its database unreachable, which it waits out).
+//
+//   bench_agent [--connections N] [--rounds R] [--agent PATH]
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "agent/count/netlink_counter.hpp"
+#include "agent/count/proc_counter.hpp"
+#include "tests/integration/agent/loopback_load.hpp"
+
+using namespace loadns::agent;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+double cpu_seconds(const rusage& u) {
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// kB fields of /proc/PID/status ("VmRSS", "VmHWM").
+long status_kb(pid_t pid, std::string_view field) {
+  std::ifstream in("/proc/" + (pid == 0 ? std::string("self") : std::to_string(pid)) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
+      return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+// utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
+double process_cpu(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+template <typename Counter>
+void measure(const char* name, Counter& counter, int rounds, std::uint64_t expected) {
+  counter.count();  // warm: socket opened, buffers touched
+  const long hwm_before = status_kb(0, "VmHWM");
+  rusage before{};
+  ::getrusage(RUSAGE_SELF, &before);
+  const auto t0 = clock_type::now();
+  count_result r;
+  for (int i = 0; i < rounds; ++i) r = counter.count();
+  const auto t1 = clock_type::now();
+  rusage after{};
+  ::getrusage(RUSAGE_SELF, &after);
+  const long hwm_after = status_kb(0, "VmHWM");
+  const double wall_ms = std::chrono::duration<double, std::milli>(t1 - t0).count() / rounds;
+  const double cpu_ms = (cpu_seconds(after) - cpu_seconds(before)) * 1000.0 / rounds;
+  std::printf("%s: count=%llu%s examined=%llu  wall %.3f ms  cpu %.3f ms  peak-rss growth %ld kB\n",
+              name, static_cast<unsigned long long>(r.established),
+              r.established == expected ? "" : " (MISMATCH)",
+              static_cast<unsigned long long>(r.examined), wall_ms, cpu_ms, hwm_after - hwm_before);
+  if (!r) std::printf("%s: error: %s\n", name, r.error.message().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t n = 20'000;
+  int rounds = 20;
+  std::string agent;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string_view flag = argv[i];
+    if (flag == "--connections")
+      n = std::strtoul(argv[i + 1], nullptr, 10);
+    else if (flag == "--rounds")
+      rounds = std::max(1, std::atoi(argv[i + 1]));
+    else if (flag == "--agent")
+      agent = argv[i + 1];
+    else {
+      std::fprintf(stderr, "usage: %s [--connections N] [--rounds R] [--agent PATH]\n", argv[0]);
+      return 2;
+    }
+  }
+
+  loadns::test::tcp_listener listener("127.0.0.1");
+  std::vector<std::string> sources;
+  for (int i = 10; i < 18; ++i) sources.push_back("127.0.0." + std::to_string(i));
+  loadns::test::connection_set conns(listener, {}, sources);
+  const auto t0 = clock_type::now();
+  conns.open(n);
+  const auto t1 = clock_type::now();
+  std::printf("opened %zu connections to 127.0.0.1:%u in %.2f s (%ld sockets on the port per ss)\n",
+              n, listener.port(), std::chrono::duration<double>(t1 - t0).count(),
+              loadns::test::ss_established(listener.port()));
+
+  const socket_filter filter{{listener.port()}, std::nullopt};
+  netlink_counter nl(filter);
+  proc_counter pc(filter);
+  std::printf("per count, mean of %d:\n", rounds);
+  measure("netlink", nl, rounds, n);
+  measure("proc", pc, rounds, n);
+  // The walk alone: a port nobody uses, so the kernel visits every socket and sends none.
+  netlink_counter idle({{1}, std::nullopt});
+  measure("netlink, no socket matching", idle, rounds, 0);
+
+  if (!agent.empty()) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      // An unreachable database (a closed port): the agent counts and retries, never exits.
+      const std::string port = std::to_string(listener.port());
+      ::execl(agent.c_str(), agent.c_str(), "--db", "host=127.0.0.1 port=1 connect_timeout=1",
+              "--service", "bench.example.com", "--address", "192.0.2.1", "--port", port.c_str(),
+              "--interval", "100ms", "--log-level", "warn", nullptr);
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const double cpu0 = process_cpu(pid);
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    const double cpu1 = process_cpu(pid);
+    std::printf("loadns-agent: VmRSS %ld kB, VmHWM %ld kB, cpu %.2f ms per 100 ms interval\n",
+                status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM"), (cpu1 - cpu0) * 1000.0 / 30);
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  }
+  return 0;
+}
