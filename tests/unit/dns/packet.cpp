@@ -1,0 +1,213 @@
+#include "tests/unit/dns/packet.hpp"
+
+#include <arpa/inet.h>
+
+#include "server/dns/header.hpp"
+#include "server/dns/name.hpp"
+#include "server/dns/reader.hpp"
+
+namespace loadns::test {
+
+namespace {
+
+void put16(std::vector<std::uint8_t>& v, unsigned x) {
+  v.push_back(static_cast<std::uint8_t>(x >> 8));
+  v.push_back(static_cast<std::uint8_t>(x));
+}
+
+std::string name_at(dns::reader& r) {
+  dns::name_buffer buf{};
+  std::size_t n = dns::read_name(r, buf);
+  if (n == 0) return "<bad name>";
+  return dns::to_text(std::span<const std::uint8_t>(buf).first(n));
+}
+
+std::string decode(std::span<const std::uint8_t> msg, std::size_t at, std::uint16_t type,
+                   std::span<const std::uint8_t> rdata) {
+  dns::reader r(msg, at);
+  char buf[64] = {};
+  switch (type) {
+    case 1:
+      if (rdata.size() != 4) return "<bad A>";
+      inet_ntop(AF_INET, rdata.data(), buf, sizeof buf);
+      return buf;
+    case 28:
+      if (rdata.size() != 16) return "<bad AAAA>";
+      inet_ntop(AF_INET6, rdata.data(), buf, sizeof buf);
+      return buf;
+    case 2:
+    case 5:
+      return name_at(r);
+    case 15: {
+      auto pref = r.u16();
+      return std::to_string(pref) + " " + name_at(r);
+    }
+    case 6: {
+      std::string s = name_at(r);
+      s += " " + name_at(r);
+      for (int i = 0; i < 5; ++i) s += " " + std::to_string(r.u32());
+      return s;
+    }
+    case 16: {
+      std::string s;
+      for (std::size_t i = 0; i < rdata.size();) {
+        std::size_t n = rdata[i];
+        if (!s.empty()) s += ' ';
+        s += '"';
+        for (std::size_t k = 1; k <= n && i + k < rdata.size(); ++k) {
+          s += static_cast<char>(rdata[i + k]);
+        }
+        s += '"';
+        i += 1 + n;
+      }
+      return s;
+    }
+    default:
+      return std::to_string(rdata.size()) + " octets";
+  }
+}
+
+}  // namespace
+
+std::string rcode_name(unsigned rcode) {
+  switch (rcode) {
+    case 0:
+      return "NOERROR";
+    case 1:
+      return "FORMERR";
+    case 2:
+      return "SERVFAIL";
+    case 3:
+      return "NXDOMAIN";
+    case 4:
+      return "NOTIMP";
+    case 5:
+      return "REFUSED";
+    case 16:
+      return "BADVERS";
+    default:
+      return "RCODE" + std::to_string(rcode);
+  }
+}
+
+std::vector<std::uint8_t> wire_name(std::string_view name) {
+  std::vector<std::uint8_t> w;
+  while (!name.empty() && name != ".") {
+    auto dot = name.find('.');
+    auto label = name.substr(0, dot);
+    w.push_back(static_cast<std::uint8_t>(label.size()));
+    w.insert(w.end(), label.begin(), label.end());
+    name = dot == std::string_view::npos ? std::string_view{} : name.substr(dot + 1);
+  }
+  w.push_back(0);
+  return w;
+}
+
+std::vector<std::uint8_t> make_query(std::string_view name, const query_options& o) {
+  std::vector<std::uint8_t> q;
+  put16(q, o.id);
+  unsigned flags = (unsigned{o.opcode} << 11) | (o.rd ? 0x0100u : 0u) | (o.cd ? 0x0010u : 0u);
+  put16(q, flags);
+  put16(q, 1);
+  put16(q, 0);
+  put16(q, 0);
+  put16(q, o.edns ? 1 : 0);
+  auto w = wire_name(name);
+  q.insert(q.end(), w.begin(), w.end());
+  put16(q, o.qtype);
+  put16(q, o.qclass);
+  if (o.edns) {
+    q.push_back(0);
+    put16(q, 41);
+    put16(q, o.udp_size);
+    q.push_back(0);
+    q.push_back(o.version);
+    put16(q, (o.dnssec_ok ? 0x8000u : 0u) | o.z_flags);
+    std::vector<std::uint8_t> rdata;
+    for (const auto& [code, value] : o.options) {
+      put16(rdata, code);
+      put16(rdata, static_cast<unsigned>(value.size()));
+      rdata.insert(rdata.end(), value.begin(), value.end());
+    }
+    put16(q, static_cast<unsigned>(rdata.size()));
+    q.insert(q.end(), rdata.begin(), rdata.end());
+  }
+  return q;
+}
+
+message parse(std::span<const std::uint8_t> msg) {
+  message m;
+  m.size = msg.size();
+  if (msg.size() < dns::header::size) {
+    m.error = "short";
+    return m;
+  }
+  namespace h = dns::header;
+  m.id = h::id(msg);
+  const auto flags = h::flags(msg);
+  m.qr = (flags & h::qr) != 0;
+  m.aa = (flags & h::aa) != 0;
+  m.tc = (flags & h::tc) != 0;
+  m.rd = (flags & h::rd) != 0;
+  m.ra = (flags & h::ra) != 0;
+  m.z = (flags & h::z) != 0;
+  m.ad = (flags & h::ad) != 0;
+  m.cd = (flags & h::cd) != 0;
+  m.opcode = h::opcode_of(flags);
+  unsigned rcode = flags & h::rcode_mask;
+  m.qdcount = h::qdcount(msg);
+  dns::reader r(msg, h::size);
+  for (unsigned i = 0; i < m.qdcount; ++i) {
+    std::size_t start = r.pos();
+    dns::name_buffer buf{};
+    std::size_t n = dns::read_question_name(r, buf);
+    if (n == 0) break;
+    m.qname_wire.assign(msg.begin() + static_cast<std::ptrdiff_t>(start),
+                        msg.begin() + static_cast<std::ptrdiff_t>(start + n));
+    m.qtype = r.u16();
+    m.qclass = r.u16();
+  }
+  std::vector<record>* sections[3] = {&m.answer, &m.authority, &m.additional};
+  const unsigned counts[3] = {h::ancount(msg), h::nscount(msg), h::arcount(msg)};
+  for (int s = 0; s < 3 && r.ok(); ++s) {
+    for (unsigned i = 0; i < counts[s] && r.ok(); ++i) {
+      record rr;
+      rr.owner = name_at(r);
+      rr.type = r.u16();
+      rr.klass = r.u16();
+      rr.ttl = r.u32();
+      std::uint16_t rdlength = r.u16();
+      std::size_t at = r.pos();
+      auto rdata = r.bytes(rdlength);
+      if (!r.ok()) break;
+      if (rr.type == 41) {
+        m.edns = true;
+        m.udp_size = rr.klass;
+        rcode |= (rr.ttl >> 24) << 4;
+        m.edns_version = static_cast<std::uint8_t>(rr.ttl >> 16);
+        m.dnssec_ok = (rr.ttl & 0x8000) != 0;
+        m.edns_flags = static_cast<std::uint16_t>(rr.ttl);
+        for (std::size_t k = 0; k + 4 <= rdata.size();) {
+          ++m.edns_options;
+          k += 4 + (std::size_t{rdata[k + 2]} << 8 | rdata[k + 3]);
+        }
+        continue;
+      }
+      rr.data = decode(msg, at, rr.type, rdata);
+      sections[s]->push_back(std::move(rr));
+    }
+  }
+  m.rcode = rcode_name(rcode);
+  if (!r.ok()) {
+    m.error = std::error_code(r.error()).message();
+    return m;
+  }
+  if (r.remaining() != 0) {
+    m.error = "trailing data";
+    return m;
+  }
+  m.ok = true;
+  return m;
+}
+
+}  // namespace loadns::test
