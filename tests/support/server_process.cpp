@@ -228,6 +228,7 @@ void server_process::launch() {
   port_ = free_port();
   metrics_port_ = options_.metrics ? free_port() : 0;
   exit_code_.reset();
+  stop_requested_ = false;
   argv_ = {options_.binary,
            "--db",
            options_.conninfo,
@@ -273,8 +274,9 @@ void server_process::launch() {
 server_process::~server_process() {
   if (pid_ <= 0) return;
   const bool was_running = running();
+  const bool expected_exit = stop_requested_;
   const auto code = was_running ? stop(5s) : exit_code_;
-  if (!was_running || code != 0) {
+  if ((!was_running && !expected_exit) || code != 0) {
     std::cerr << "loadns-server (pid " << pid_ << ") "
               << (was_running ? "did not stop cleanly on SIGTERM" : "exited before the test ended")
               << ", exit code " << (code ? std::to_string(*code) : std::string("none (killed)"))
@@ -320,6 +322,7 @@ std::optional<int> server_process::wait_exit(std::chrono::milliseconds deadline)
 }
 
 std::optional<int> server_process::stop(std::chrono::milliseconds deadline) {
+  stop_requested_ = true;
   if (!running()) return exit_code_;
   signal(SIGTERM);
   if (auto code = wait_exit(deadline)) return code;

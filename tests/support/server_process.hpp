@@ -98,6 +98,7 @@ class server_process {
   std::uint16_t metrics_port_ = 0;
   pid_t pid_ = -1;
   std::optional<int> exit_code_;
+  bool stop_requested_ = false;  ///< stop() was called: an exit is expected, not a crash
   std::string log_path_;
   std::vector<std::string> argv_;
 };

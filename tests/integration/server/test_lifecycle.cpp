@@ -168,7 +168,6 @@ TEST_CASE("with the database gone the server keeps answering from its last snaps
   }
   MESSAGE(asked, " queries answered during a 3.5 s database outage");
   CHECK(server.running());
-  db.pg.start();
 }
 
 TEST_CASE("every --listen address is served") {
