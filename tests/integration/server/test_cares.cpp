@@ -5,6 +5,8 @@
 #include <set>
 #include <string>
 
+#include "client/nonce.hpp"
+#include "client/resolver.hpp"
 #include "tests/integration/server/environment.hpp"
 
 namespace {
@@ -52,4 +54,32 @@ TEST_CASE("c-ares sees NXDOMAIN, NODATA and REFUSED as such") {
     CHECK(cares_resolve(port(), "api.example.com", true, tcp).status == ARES_ENODATA);
     CHECK(cares_resolve(port(), "www.google.com", false, tcp).status == ARES_EREFUSED);
   }
+}
+
+TEST_CASE("the reference client (loadns::client::resolver) resolves fresh nonce names") {
+  using loadns::client::lookup_status;
+  using loadns::client::nonce_style;
+  using loadns::client::record_type;
+  loadns::client::resolver_options options;
+  options.servers = "127.0.0.1:" + std::to_string(port());
+  options.timeout = std::chrono::seconds(3);
+  loadns::client::resolver resolver(options);
+  const std::set<std::string> api{"192.0.2.10", "192.0.2.11"};
+  std::set<std::string> names;
+  for (int i = 0; i < 20; ++i) {
+    for (auto style : {nonce_style::dash, nonce_style::label}) {
+      std::string name;
+      REQUIRE(!loadns::client::make_nonce_name("api.example.com", style, name));
+      INFO(name);
+      CHECK(names.insert(name).second);  // a fresh name every time
+      const auto r = resolver.resolve(name, record_type::a);
+      REQUIRE_MESSAGE(r.status == lookup_status::ok, r.detail);
+      REQUIRE(r.addresses.size() == 1);
+      CHECK(api.count(r.addresses[0]) == 1);
+    }
+  }
+  CHECK(resolver.resolve("k3j9x.api.example.com", record_type::aaaa).status ==
+        lookup_status::nodata);
+  CHECK(resolver.resolve("x.y.api.example.com", record_type::a).status == lookup_status::nxdomain);
+  CHECK(resolver.resolve("www.google.com", record_type::a).status == lookup_status::refused);
 }
