@@ -70,7 +70,25 @@ std::uint64_t answer_counter::before(clock::time_point t, clock::time_point now)
   // small, which predicts a little too much load, never too little.
   const std::uint64_t all = total();
   const std::uint64_t recent = since(t, now);
-  return recent >= all ? 0 : all - recent;
+  std::uint64_t earlier = recent >= all ? 0 : all - recent;
+  // The bucket holding `t` is split in proportion to the time before `t`, if it is closed
+  // (no answer can land in it any more, so the result stays constant): counting all of it
+  // as later would bias least_load against a backend whose report came late in a bucket.
+  const std::uint64_t bucket = bucket_of(t);
+  if (t.time_since_epoch().count() >= 0 && bucket < bucket_of(now) &&
+      bucket + bucket_count > bucket_of(now) + 1) {
+    const std::uint64_t in_bucket = count_in(
+        slots_[bucket % bucket_count].load(std::memory_order_relaxed), bucket & count_mask);
+    const auto width = static_cast<std::uint64_t>(bucket_width.count());
+    const auto into = static_cast<std::uint64_t>(t.time_since_epoch().count()) % width;
+    earlier += std::min(in_bucket, recent) * into / width;
+  }
+  return earlier;
+}
+
+void answer_counter::prefetch(clock::time_point now) const noexcept {
+  __builtin_prefetch(&total_, 1);
+  __builtin_prefetch(&slots_[bucket_of(now) % bucket_count], 1);
 }
 
 std::shared_ptr<answer_counter> counter_registry::get(std::int64_t backend_id) {

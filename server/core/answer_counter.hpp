@@ -48,6 +48,11 @@ class answer_counter {
   /// the number of answers given at or after `t`, read with one atomic load.
   std::uint64_t before(clock::time_point t, clock::time_point now) const noexcept;
 
+  /// Hints the CPU to fetch what add() and total() at `now` will touch. A balancer of a
+  /// large service calls it for the backend it will probably answer with next, so that the
+  /// cache miss overlaps other work instead of stalling the pick.
+  void prefetch(clock::time_point now) const noexcept;
+
  private:
   // One slot: the bucket's sequence number (low 32 bits of time / bucket_width) in the high
   // half, its count in the low half, so that recycling a slot is one compare-exchange.

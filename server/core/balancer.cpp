@@ -1,6 +1,7 @@
 #include "server/core/balancer.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 #include <new>
 #include <utility>
@@ -24,20 +25,26 @@ double share_of(const backend& b) noexcept {
 }  // namespace
 
 /// The candidates of one (service, family) as this thread orders them, for one snapshot.
+///
+/// least_load keeps them in a monotone priority queue (a radix heap with a "bag" for the
+/// minimum), keyed by predicted load scaled so that one answer to the largest share is one
+/// unit: backends of equal share then have integer keys (connections + answers), equal loads
+/// are exact ties, and the common steady state (many backends at the same level) costs O(1)
+/// per pick however many backends there are: take a random member of the bag, count it,
+/// drop it one bucket up; when the bag is empty, the lowest bucket becomes the bag.
+/// Keys are what this thread last saw, a lower bound of the truth (loads only grow within a
+/// snapshot; other threads add answers too), so a member is re-read before it is chosen.
 struct balancer::selector {
-  /// A least_load heap entry: the predicted load this thread last saw (a lower bound of the
-  /// true one, since loads only grow within a snapshot) and a random salt that breaks ties.
-  struct entry {
-    double key;
-    std::uint32_t salt;
-    std::uint32_t pos;  ///< index into candidates / infos
-  };
+  static constexpr std::uint32_t nil = std::numeric_limits<std::uint32_t>::max();
+  static constexpr std::uint64_t key_max = std::uint64_t{1} << 62;
+  static constexpr std::size_t npos = std::numeric_limits<std::size_t>::max();
+
   /// What predicted load is made of; one per candidate.
   struct info {
     answer_counter* counter;  ///< may be null (a snapshot built without counters)
-    std::uint64_t base;       ///< answers given before the report (not in the prediction)
+    std::uint64_t base;       ///< answers given before the report (in its connections)
     double connections;       ///< as reported
-    double inv_share;         ///< 1 / capacity or weight
+    double scale;             ///< largest share / this share: one answer = `scale` key units
   };
 
   bool built = false;
@@ -45,60 +52,124 @@ struct balancer::selector {
   policy pol = policy::least_load;
   std::uint32_t cursor = 0;               ///< round_robin: next start
   std::uint32_t tie_run = 0;              ///< least_connections: length of the lowest-load run
-  std::size_t heap_size = 0;              ///< least_load: live entries in `heap`
   std::vector<std::uint32_t> candidates;  ///< indices into svc.backends[fam]
-  std::vector<info> infos;
-  std::vector<entry> heap;
-  std::vector<std::uint32_t> chosen;  ///< least_load scratch for multi-answer picks
+  std::vector<info> infos;                ///< per candidate position
 
-  double load(std::uint32_t pos) const noexcept {
+  // least_load: the radix heap over candidate positions.
+  std::vector<std::uint64_t> keys;        ///< cached key per position
+  std::vector<std::uint32_t> next;        ///< list link per position (buckets 0..63)
+  std::vector<std::uint32_t> bag;         ///< positions whose key == last_
+  std::vector<std::uint32_t> below;       ///< positions whose key < last_ (multi-answer leftovers)
+  std::vector<std::uint32_t> chosen;      ///< multi-answer scratch
+  std::array<std::uint32_t, 64> heads{};  ///< bucket b: key ^ last_ has its top bit at b
+  std::uint64_t mask = 0;                 ///< bit b set: bucket b is not empty
+  std::uint64_t last = 0;                 ///< the key of the bag; never decreases
+  std::size_t next_at = npos;  ///< the bag member the next pick takes, drawn (and prefetched) early
+
+  /// The predicted load of `pos` now, in key units.
+  std::uint64_t actual_key(std::uint32_t pos) const noexcept {
     const info& i = infos[pos];
     const std::uint64_t given = i.counter ? i.counter->total() - i.base : 0;
-    return (i.connections + static_cast<double>(given)) * i.inv_share;
+    const double k = (i.connections + static_cast<double>(given)) * i.scale;
+    return k >= static_cast<double>(key_max) ? key_max : static_cast<std::uint64_t>(k);
   }
 
-  static bool less(const entry& a, const entry& b) noexcept {
-    return a.key < b.key || (a.key == b.key && a.salt < b.salt);
-  }
-
-  void sift_down(std::size_t i) noexcept {
-    const entry e = heap[i];
-    const std::size_t n = heap_size;
-    for (;;) {
-      std::size_t child = 2 * i + 1;
-      if (child >= n) break;
-      if (child + 1 < n && less(heap[child + 1], heap[child])) ++child;
-      if (!less(heap[child], e)) break;
-      heap[i] = heap[child];
-      i = child;
+  void insert(std::uint32_t pos) noexcept {
+    const std::uint64_t key = keys[pos];
+    if (key == last) {
+      bag.push_back(pos);  // capacity reserved for every candidate: never allocates
+    } else if (key < last) {
+      below.push_back(pos);
+    } else {
+      const int b = 63 - std::countl_zero(key ^ last);
+      next[pos] = heads[static_cast<std::size_t>(b)];
+      heads[static_cast<std::size_t>(b)] = pos;
+      mask |= std::uint64_t{1} << b;
     }
-    heap[i] = e;
   }
 
-  void sift_up(std::size_t i) noexcept {
-    const entry e = heap[i];
-    while (i > 0) {
-      const std::size_t parent = (i - 1) / 2;
-      if (!less(e, heap[parent])) break;
-      heap[i] = heap[parent];
-      i = parent;
+  /// Empties the lowest bucket into the bag and the buckets below it. Every member of bucket
+  /// b shares the bits above b with `last`, so the smallest of them is the minimum of all.
+  void refill() noexcept {
+    const auto b = static_cast<std::size_t>(std::countr_zero(mask));
+    next_at = npos;
+    std::uint32_t list = heads[b];
+    heads[b] = nil;
+    mask &= mask - 1;
+    std::uint64_t low = std::numeric_limits<std::uint64_t>::max();
+    for (std::uint32_t p = list; p != nil; p = next[p]) low = std::min(low, keys[p]);
+    last = low;
+    while (list != nil) {
+      const std::uint32_t p = list;
+      list = next[p];
+      insert(p);
     }
-    heap[i] = e;
   }
 
-  /// Brings the true minimum to the root: the root's key may be stale because another
-  /// thread answered with that backend since; refresh it and sift until the root is current.
-  /// Keys only grow, so a current root is the minimum. Bounded in case other threads keep
-  /// moving loads under us: then the root is a near-minimum, which is good enough.
-  void settle(balancer& owner) noexcept {
-    for (int round = 0; round < 64; ++round) {
-      entry& top = heap[0];
-      const double actual = load(top.pos);
-      if (actual <= top.key) return;
-      top.key = actual;
-      top.salt = static_cast<std::uint32_t>(owner.next_random());
-      sift_down(0);
+  /// Sets the heap up from `keys`: everything relative to the smallest key.
+  void rebuild() noexcept {
+    next_at = npos;
+    bag.clear();
+    below.clear();
+    heads.fill(nil);
+    mask = 0;
+    last = keys.empty() ? 0 : *std::min_element(keys.begin(), keys.end());
+    for (std::uint32_t p = 0; p < keys.size(); ++p) insert(p);
+  }
+
+  /// Removes and returns a position of least cached key, ties at random. The heap must not
+  /// be empty.
+  std::uint32_t take_min(balancer& owner) noexcept {
+    if (bag.empty() && mask != 0) refill();
+    if (!below.empty()) {
+      // Rare and short (at most answers - 1 entries per response): a linear scan.
+      std::size_t at = 0;
+      for (std::size_t i = 1; i < below.size(); ++i) {
+        if (keys[below[i]] < keys[below[at]]) at = i;
+      }
+      const std::uint32_t p = below[at];
+      below[at] = below.back();
+      below.pop_back();
+      return p;
     }
+    const std::size_t at =
+        next_at < bag.size() ? next_at : random_below(owner.next_random(), bag.size());
+    next_at = npos;
+    const std::uint32_t p = bag[at];
+    bag[at] = bag.back();
+    bag.pop_back();
+    return p;
+  }
+
+  /// Draws the bag member the next pick will take, at random as take_min() would, and starts
+  /// fetching its counter: with thousands of backends the counters are not in cache, and
+  /// waiting for one is most of a pick's cost otherwise.
+  void prepare_next(balancer& owner, clock::time_point now) noexcept {
+    if (bag.empty()) return;
+    next_at = random_below(owner.next_random(), bag.size());
+    if (const auto* c = infos[bag[next_at]].counter) c->prefetch(now);
+  }
+
+  /// take_min(), after making sure the key it went by is current: another thread may have
+  /// answered with that backend since this one looked. Keys only grow, so a current minimum
+  /// is the true one. Bounded in case other threads keep moving loads under us: then the
+  /// result is a near-minimum, which is good enough.
+  std::uint32_t take_settled(balancer& owner) noexcept {
+    for (int round = 0;; ++round) {
+      const std::uint32_t p = take_min(owner);
+      const std::uint64_t now_key = actual_key(p);
+      if (now_key <= keys[p] || round == 64 || size() == 0) return p;
+      keys[p] = now_key;
+      insert(p);
+    }
+  }
+
+  std::size_t size() const noexcept {
+    return bag.size() + below.size() + static_cast<std::size_t>(mask != 0);
+  }
+
+  static std::size_t random_below(std::uint64_t r, std::size_t n) noexcept {
+    return static_cast<std::size_t>(((r & 0xffff'ffffULL) * n) >> 32);
   }
 };
 
@@ -117,7 +188,7 @@ std::uint64_t balancer::next_random() noexcept {
 namespace {
 
 /// Uniform in [0, n) without division (Lemire's multiply-shift).
-std::uint32_t below(std::uint64_t r, std::size_t n) noexcept {
+std::uint32_t random_index(std::uint64_t r, std::size_t n) noexcept {
   return static_cast<std::uint32_t>(((r & 0xffff'ffffULL) * n) >> 32);
 }
 
@@ -155,40 +226,46 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
     sel.pol = svc.pol;
     const std::size_t n = sel.candidates.size();
     sel.infos.clear();
-    sel.heap.clear();
-    sel.heap_size = 0;
+    sel.keys.clear();
     sel.tie_run = 0;
-    sel.cursor = n ? below(next_random(), n) : 0;
+    sel.cursor = n ? random_index(next_random(), n) : 0;
 
     if (sel.pol == policy::least_load || sel.pol == policy::least_connections) {
+      double largest = 0;
+      for (std::uint32_t idx : sel.candidates) largest = std::max(largest, share_of(all[idx]));
       sel.infos.reserve(n);
       for (std::uint32_t idx : sel.candidates) {
         const backend& b = all[idx];
         selector::info i{};
         i.counter = b.answers.get();
         // Answers given before the report are in its connection count already (or were
-        // never connections); only the later ones are added. No report: all answers count.
-        i.base = (i.counter && b.reported_at) ? i.counter->before(*b.reported_at, now) : 0;
+        // never connections); only the later ones are added, and the last few before it
+        // (connect_allowance). No report: all answers count.
+        i.base = (i.counter && b.reported_at)
+                     ? i.counter->before(*b.reported_at - connect_allowance, now)
+                     : 0;
         i.connections = static_cast<double>(std::max<std::int64_t>(b.connections, 0));
-        i.inv_share = 1.0 / share_of(b);
+        i.scale = largest / share_of(b);
         sel.infos.push_back(i);
       }
     }
     if (sel.pol == policy::least_load) {
-      sel.heap.reserve(n);
-      for (std::uint32_t pos = 0; pos < n; ++pos) {
-        sel.heap.push_back({sel.load(pos), static_cast<std::uint32_t>(next_random()), pos});
-      }
-      sel.heap_size = n;
-      std::make_heap(sel.heap.begin(), sel.heap.end(),
-                     [](const auto& a, const auto& b) { return selector::less(b, a); });
+      // Capacity for every candidate in each list: pick() never allocates.
+      sel.keys.resize(n);
+      sel.next.assign(n, selector::nil);
+      sel.bag.clear();
+      sel.bag.reserve(n);
+      sel.below.clear();
+      sel.below.reserve(n);
       sel.chosen.resize(n);
+      for (std::uint32_t pos = 0; pos < n; ++pos) sel.keys[pos] = sel.actual_key(pos);
+      sel.rebuild();
     } else if (sel.pol == policy::least_connections) {
       // Reported connections only: fixed for the whole snapshot, so sort once.
       std::vector<std::uint32_t> order(n);
       for (std::uint32_t pos = 0; pos < n; ++pos) order[pos] = pos;
       auto key = [&](std::uint32_t pos) {
-        return sel.infos[pos].connections * sel.infos[pos].inv_share;
+        return sel.infos[pos].connections * sel.infos[pos].scale;
       };
       std::stable_sort(order.begin(), order.end(),
                        [&](std::uint32_t a, std::uint32_t b) { return key(a) < key(b); });
@@ -236,41 +313,28 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
 
   switch (sel->pol) {
     case policy::least_load:
-      if (k == 1) {
-        // The common case: refresh the root, answer with it, push it down by its new load.
-        sel->settle(*this);
-        auto& top = sel->heap[0];
-        const auto& i = sel->infos[top.pos];
-        out[0] = &all[sel->candidates[top.pos]];
-        if (i.counter) i.counter->add(now);
-        top.key = sel->load(top.pos);
-        top.salt = static_cast<std::uint32_t>(next_random());
-        sel->sift_down(0);
-      } else {
-        // k distinct backends in increasing load: take the k lowest out of the heap, count
-        // them, put them back with their new loads.
-        for (std::size_t j = 0; j < k; ++j) {
-          sel->settle(*this);
-          const std::uint32_t pos = sel->heap[0].pos;
-          sel->chosen[j] = pos;
-          out[j] = &all[sel->candidates[pos]];
-          sel->heap[0] = sel->heap[--sel->heap_size];
-          if (sel->heap_size) sel->sift_down(0);
-        }
-        for (std::size_t j = 0; j < k; ++j) {
-          const std::uint32_t pos = sel->chosen[j];
-          if (auto* c = sel->infos[pos].counter) c->add(now);
-          sel->heap[sel->heap_size] = {sel->load(pos), static_cast<std::uint32_t>(next_random()),
-                                       pos};
-          sel->sift_up(sel->heap_size++);
-        }
+      // k distinct backends in increasing load: take the k lowest out, count them, put them
+      // back with their new loads (one that is still below the others' level waits in
+      // `below`, so that the next response finds it first).
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::uint32_t pos = sel->take_settled(*this);
+        sel->chosen[j] = pos;
+        out[j] = &all[sel->candidates[pos]];
       }
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::uint32_t pos = sel->chosen[j];
+        if (auto* c = sel->infos[pos].counter) c->add(now);
+        sel->keys[pos] = std::max(sel->keys[pos], sel->actual_key(pos));
+        sel->insert(pos);
+      }
+      if (sel->below.size() > 64) sel->rebuild();  // keep the linear scan short
+      sel->prepare_next(*this, now);
       break;
     case policy::least_connections: {
       // The lowest reported load, ties at random, and no compensation for the answers given
       // since: every answer of a poll interval goes to the same backend (the herd).
       const std::size_t run = sel->tie_run;
-      const std::uint32_t start = below(next_random(), run);
+      const std::uint32_t start = random_index(next_random(), run);
       for (std::size_t j = 0; j < k; ++j) {
         const std::size_t at = j < run ? (start + j) % run : j;
         out[j] = &all[sel->candidates[at]];
@@ -290,7 +354,7 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
     case policy::random:
       // A partial Fisher-Yates shuffle of this thread's candidate list: k distinct, uniform.
       for (std::size_t j = 0; j < k; ++j) {
-        const std::size_t r = j + below(next_random(), n - j);
+        const std::size_t r = j + random_index(next_random(), n - j);
         std::swap(sel->candidates[j], sel->candidates[r]);
         out[j] = &all[sel->candidates[j]];
         if (out[j]->answers) out[j]->answers->add(now);

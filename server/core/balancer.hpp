@@ -22,6 +22,11 @@ namespace loadns::core {
 
 class balancer {  // one per worker thread; never shared
  public:
+  /// Answers given this long before a report still count as after it: a client connects a
+  /// round trip or two after its answer, so the newest answers are not yet connections the
+  /// agent can see. Counting a few twice only makes a backend look busier for one report.
+  static constexpr clock::duration connect_allowance = std::chrono::milliseconds(200);
+
   explicit balancer(std::uint64_t seed);
   balancer(const balancer&) = delete;
   balancer& operator=(const balancer&) = delete;

@@ -1,0 +1,106 @@
+// Micro-benchmark of balancer::pick() (least_load): nanoseconds per pick, single thread, for
+// services of 3, 100 and 10,000 backends, and the ratio 10,000 vs 3. The claim it checks:
+// picking does not scan the backends, so a huge service costs about what a small one does.
+//
+//   balancer_bench [--picks N] [--answers K] [--policy least_load|least_connections|...]
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "server/core/answer_counter.hpp"
+#include "server/core/balancer.hpp"
+#include "server/core/snapshot.hpp"
+
+namespace {
+
+using namespace loadns::core;
+
+std::unique_ptr<snapshot> make_snapshot(counter_registry& reg, std::size_t n, policy pol,
+                                        std::uint16_t answers) {
+  auto snap = std::make_unique<snapshot>();
+  snap->generation = 1;
+  snap->built_at = clock::now();
+  service svc;
+  svc.name = "api.example.com";
+  svc.pol = pol;
+  svc.answers = answers;
+  std::mt19937_64 rng(n);
+  std::uniform_int_distribution<std::int64_t> conns(900, 1100);
+  for (std::size_t i = 0; i < n; ++i) {
+    backend b;
+    b.id = static_cast<std::int64_t>(i + 1);
+    b.name = fmt::format("b{}", i);
+    b.fam = family::v4;
+    b.address = {192, 0, 2, static_cast<std::uint8_t>(i)};
+    b.connections = conns(rng);
+    b.capacity = 5000;
+    b.reported_at = clock::now() - std::chrono::milliseconds(500);
+    b.answers = reg.get(b.id);
+    svc.backends[0].push_back(std::move(b));
+  }
+  snap->services.push_back(std::move(svc));
+  return snap;
+}
+
+/// Nanoseconds per pick over `picks` picks, after a warm-up that builds the selector and
+/// brings the loads level (the steady state, and the heap's worst case: every pick sinks).
+double measure(std::size_t backends, std::uint64_t picks, policy pol, std::uint16_t answers) {
+  counter_registry reg;
+  auto snap = make_snapshot(reg, backends, pol, answers);
+  balancer bal(7);
+  std::vector<const backend*> out(answers);
+  const auto& svc = snap->services[0];
+  std::uint64_t sink = 0;
+  const std::uint64_t warmup = std::max<std::uint64_t>(picks / 4, 200 * backends);
+  for (std::uint64_t i = 0; i < warmup; ++i) sink += bal.pick(*snap, svc, family::v4, out);
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint64_t i = 0; i < picks; ++i) sink += bal.pick(*snap, svc, family::v4, out);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  if (sink == 0) fmt::print("no answers\n");
+  return static_cast<double>(
+             std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) /
+         static_cast<double>(picks);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"loadns balancer micro-benchmark: ns per pick by service size"};
+  std::uint64_t picks = 5'000'000;
+  std::uint16_t answers = 1;
+  std::string pol_name = "least_load";
+  int rounds = 3;
+  app.add_option("--picks", picks, "picks per measurement")->check(CLI::PositiveNumber);
+  app.add_option("--answers", answers, "backends per response")->check(CLI::Range(1, 16));
+  app.add_option("--policy", pol_name, "least_load, least_connections, round_robin or random")
+      ->check(CLI::IsMember({"least_load", "least_connections", "round_robin", "random"}));
+  app.add_option("--rounds", rounds, "measurements per size; the best is reported")
+      ->check(CLI::Range(1, 100));
+  CLI11_PARSE(app, argc, argv);
+  const policy pol = pol_name == "least_connections" ? policy::least_connections
+                     : pol_name == "round_robin"     ? policy::round_robin
+                     : pol_name == "random"          ? policy::random
+                                                     : policy::least_load;
+
+  fmt::print("policy {}, {} answer(s) per pick, {} picks, best of {}\n", pol_name, answers, picks,
+             rounds);
+  double first = 0;
+  double last = 0;
+  for (std::size_t n : {std::size_t{3}, std::size_t{100}, std::size_t{10'000}}) {
+    double best = 1e300;
+    for (int r = 0; r < rounds; ++r) best = std::min(best, measure(n, picks, pol, answers));
+    fmt::print("{:>6} backends: {:7.1f} ns/pick\n", n, best);
+    if (n == 3) first = best;
+    last = best;
+  }
+  fmt::print("ratio 10000 vs 3: {:.3f}\n", last / first);
+  return 0;
+}

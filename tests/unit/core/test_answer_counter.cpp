@@ -1,0 +1,110 @@
+#include "server/core/answer_counter.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using namespace loadns::core;
+
+namespace {
+// A fixed origin well away from zero, on a bucket boundary, so tests do not depend on uptime.
+const clock::time_point t0 = clock::time_point{} + 1000s;
+}  // namespace
+
+TEST_CASE("answer_counter: counts, totals and sums from a time on") {
+  answer_counter c;
+  CHECK(c.total() == 0);
+  CHECK(c.since(t0, t0) == 0);
+  c.add(t0);
+  c.add(t0 + 250ms, 3);
+  c.add(t0 + 1s, 2);
+  CHECK(c.total() == 6);
+  CHECK(c.since(t0, t0 + 1s) == 6);
+  CHECK(c.since(t0 + 200ms, t0 + 1s) == 5);  // bucket [200, 300) ms holds the 3
+  CHECK(c.since(t0 + 299ms, t0 + 1s) == 5);  // same bucket: bucket resolution
+  CHECK(c.since(t0 + 300ms, t0 + 1s) == 2);
+  CHECK(c.since(t0 + 2s, t0 + 2s) == 0);
+  CHECK(c.before(t0 + 300ms, t0 + 1s) == 4);
+  CHECK(c.before(t0, t0 + 1s) == 0);
+}
+
+TEST_CASE("answer_counter: before() stays constant as later answers arrive") {
+  answer_counter c;
+  c.add(t0, 10);
+  const auto report = t0 + 500ms;
+  const auto base = c.before(report, t0 + 600ms);
+  CHECK(base == 10);
+  for (int i = 0; i < 100; ++i) c.add(t0 + 600ms + i * 10ms);
+  CHECK(c.before(report, t0 + 2s) == base);
+  CHECK(c.total() - base == 100);
+}
+
+TEST_CASE("answer_counter: before() splits the report's bucket by time once it is closed") {
+  answer_counter c;
+  c.add(t0 + 10ms, 10);  // bucket [t0, t0 + 100 ms)
+  c.add(t0 + 150ms, 4);
+  // 30 ms into a 100 ms bucket of 10 answers: 3 of them counted as before.
+  CHECK(c.before(t0 + 30ms, t0 + 1s) == 3);
+  CHECK(c.before(t0 + 100ms, t0 + 1s) == 10);
+  // While the bucket is still open it counts whole as later (the result must not change as
+  // answers keep arriving in it).
+  CHECK(c.before(t0 + 30ms, t0 + 50ms) == 0);
+  // since() keeps plain bucket resolution.
+  CHECK(c.since(t0 + 30ms, t0 + 1s) == 14);
+}
+
+TEST_CASE("answer_counter: the ring forgets what is older than its history") {
+  answer_counter c;
+  c.add(t0, 7);
+  // One full ring later the slot of t0 is reused for a new bucket.
+  const auto later = t0 + answer_counter::history;
+  c.add(later, 1);
+  CHECK(c.total() == 8);
+  CHECK(c.since(t0, later) == 1);  // looks back at most `history`
+  CHECK(c.since(later, later) == 1);
+  // A bucket left over from a previous lap is not counted as a current one.
+  answer_counter d;
+  d.add(t0, 5);
+  CHECK(d.since(t0 + answer_counter::history + 50ms, t0 + answer_counter::history + 50ms) == 0);
+  // An answer stamped a whole ring behind a recycled slot still counts in the total.
+  d.add(t0 + answer_counter::history, 1);
+  d.add(t0, 1);
+  CHECK(d.total() == 7);
+}
+
+TEST_CASE("answer_counter: concurrent adds lose nothing") {
+  answer_counter c;
+  constexpr int threads = 4;
+  constexpr int per_thread = 50'000;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&c, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        // Spread over 20 buckets so that slots are recycled concurrently too.
+        c.add(t0 + ((i + t) % 20) * 100ms);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  CHECK(c.total() == std::uint64_t{threads} * per_thread);
+  CHECK(c.since(t0, t0 + 2s) == std::uint64_t{threads} * per_thread);
+}
+
+TEST_CASE("counter_registry: one counter per backend id, kept across snapshots") {
+  counter_registry r;
+  auto a = r.get(1);
+  auto b = r.get(2);
+  CHECK(a != b);
+  CHECK(r.get(1) == a);
+  a->add(t0);
+  const std::int64_t live[] = {2};
+  r.retain(live);
+  CHECK(r.size() == 1);
+  CHECK(r.get(2) == b);
+  CHECK(a->total() == 1);  // a snapshot still holding it keeps it alive
+  CHECK(r.get(1) != a);    // a backend that comes back starts afresh
+  CHECK(r.get(1)->total() == 0);
+}
