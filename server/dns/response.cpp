@@ -64,7 +64,9 @@ void response::add_targets(std::size_t at, std::span<const std::uint8_t> labels)
 
 bool response::matches_at(std::size_t offset, std::span<const std::uint8_t> name) const noexcept {
   // The message here was written by this class: pointers in it point backward and labels are
-  // in bounds, but the walk still counts hops and checks lengths.
+  // in bounds, but the walk still counts hops and checks lengths. The comparison is exact, not
+  // case-folded: pointing the zone's lower-case names into a question spelled in 0x20 mixed
+  // case would change the case of our data (RFC 4343 4.1 asks to preserve it).
   const auto msg = w_.written();
   std::size_t i = 0;
   std::size_t p = offset;
@@ -80,7 +82,7 @@ bool response::matches_at(std::size_t offset, std::span<const std::uint8_t> name
     if (n == 0) return true;
     if (p + 1 + n > msg.size() || i + 1 + n > name.size()) return false;
     for (std::size_t k = 1; k <= n; ++k) {
-      if (to_lower(msg[p + k]) != name[i + k]) return false;
+      if (msg[p + k] != name[i + k]) return false;
     }
     p += 1 + std::size_t{n};
     i += 1 + std::size_t{n};

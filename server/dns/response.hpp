@@ -4,7 +4,8 @@
 // marks to undo what does not fit so the caller can truncate (RFC 2181 9).
 //
 // Compression: every label written uncompressed (the question's included) becomes a pointer
-// target; a name is written as its longest prefix not found there plus one pointer. Names
+// target; a name is written as its longest prefix not found there (octet for octet) plus one
+// pointer. Records owned by the question name use 0xC00C directly (add_at_question). Names
 // inside the RDATA of NS, CNAME, MX and SOA are compressed too (RFC 3597 4 allows it for
 // exactly these RFC 1035 types).
 

@@ -15,11 +15,25 @@ void put16(std::vector<std::uint8_t>& v, unsigned x) {
   v.push_back(static_cast<std::uint8_t>(x));
 }
 
+// The name at `r` with the case it has on the wire (read_name folds it): validated by
+// read_name first, then decoded again following the pointers.
 std::string name_at(dns::reader& r) {
-  dns::name_buffer buf{};
-  std::size_t n = dns::read_name(r, buf);
-  if (n == 0) return "<bad name>";
-  return dns::to_text(std::span<const std::uint8_t>(buf).first(n));
+  const std::size_t start = r.pos();
+  if (dns::read_name(r) == 0) return "<bad name>";
+  const auto msg = r.message();
+  std::vector<std::uint8_t> wire;
+  for (std::size_t p = start;;) {
+    std::uint8_t n = msg[p];
+    if ((n & 0xC0) == 0xC0) {
+      p = (std::size_t{n} & 0x3Fu) << 8 | msg[p + 1];
+      continue;
+    }
+    wire.insert(wire.end(), msg.begin() + static_cast<std::ptrdiff_t>(p),
+                msg.begin() + static_cast<std::ptrdiff_t>(p + 1 + n));
+    if (n == 0) break;
+    p += 1 + std::size_t{n};
+  }
+  return dns::to_text(wire);
 }
 
 std::string decode(std::span<const std::uint8_t> msg, std::size_t at, std::uint16_t type,

@@ -1,0 +1,265 @@
+#include "server/core/snapshot_builder.hpp"
+
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "server/dns/name.hpp"
+#include "tests/unit/core/example_source.hpp"
+
+using namespace loadns;
+using namespace std::chrono_literals;
+
+namespace {
+
+core::build_result build(const core::source& src, core::counter_registry& counters,
+                         core::clock::time_point now = core::clock::now()) {
+  return core::build_snapshot(src, now, 7, counters);
+}
+
+std::string error_of(const core::source& src) {
+  core::counter_registry counters;
+  auto r = build(src, counters);
+  CHECK(r.snap == nullptr);
+  return r.error;
+}
+
+const core::name_node* node(const core::snapshot& s, std::string_view name) {
+  auto wire = dns::wire_from_text(name);
+  return s.zones.find({reinterpret_cast<const std::uint8_t*>(wire.data()), wire.size()});
+}
+
+const core::service& service(const core::snapshot& s, std::string_view name) {
+  for (const auto& svc : s.services) {
+    if (svc.name == name) return svc;
+  }
+  FAIL("no service " << name);
+  throw;
+}
+
+bool contains(const std::string& haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("the example source builds: zones, services, nodes, empty non-terminals, glue") {
+  core::counter_registry counters;
+  auto r = build(test::example_source(), counters);
+  REQUIRE_MESSAGE(r.snap, r.error);
+  const auto& s = *r.snap;
+  CHECK(s.generation == 7);
+  REQUIRE(s.zones.zones().size() == 2);
+  const auto& z = s.zones.zone_at(0);
+  CHECK(z.negative_ttl == 300);
+  CHECK(z.ns.rdata.size() == 2);
+  CHECK(z.ns.additional.size() == 2);  // ns1 A and AAAA; ns2.example.net is not ours
+  CHECK(z.services.size() == 8);
+  CHECK(s.services.size() == 8);
+  for (std::size_t i = 0; i < s.services.size(); ++i) CHECK(s.services[i].index == i);
+
+  REQUIRE(node(s, "eu.example.com"));
+  CHECK(node(s, "eu.example.com")->empty_non_terminal());
+  CHECK(node(s, "a.b.example.com")->empty_non_terminal());
+  CHECK(node(s, "b.example.com")->empty_non_terminal());
+  CHECK(node(s, "child.example.com")->apex);
+  CHECK(node(s, "child.example.com")->zone == 1);
+  CHECK(node(s, "api.example.com")->service != core::no_service);
+  CHECK(node(s, "api.example.com")->find(16) != nullptr);
+  CHECK(node(s, "example.com")->find(15)->additional.size() == 1);
+
+  const auto& api = service(s, "api.example.com");
+  CHECK(api.backends[0].size() == 2);
+  CHECK(api.backends[1].size() == 1);
+  CHECK(api.backends[0][0].address[0] == 192);
+  CHECK(api.backends[0][0].answers != nullptr);
+  CHECK(api.backends[0][0].state == core::backend_state::serving);
+  CHECK_FALSE(api.fail_open[0]);
+  CHECK(counters.size() == 58);
+}
+
+TEST_CASE("backend states: disabled, draining, stale, full, and operator rows serving") {
+  core::source src = test::example_source();
+  src.backends.resize(3);  // api.example.com: 192.0.2.1, 192.0.2.2, 2001:db8::1
+  auto add = [&](std::int64_t id, std::string address) -> core::backend_row& {
+    core::backend_row row;
+    row.id = id;
+    row.service = "api.example.com";
+    row.name = "b" + std::to_string(id);
+    row.address = std::move(address);
+    src.backends.push_back(row);
+    return src.backends.back();
+  };
+  add(100, "192.0.2.100").enabled = false;
+  add(101, "192.0.2.101").draining = true;
+  add(102, "192.0.2.102").report_age = 11s;  // stale_after is 10 s
+  auto& full = add(103, "192.0.2.103");
+  full.capacity = 10;
+  full.connections = 10;
+  auto& fresh = add(104, "192.0.2.104");
+  fresh.report_age = 2s;
+  fresh.connections = 3;
+  fresh.capacity = 10;
+  add(105, "192.0.2.105/32");  // inet text with a host mask
+
+  core::counter_registry counters;
+  const auto now = core::clock::now();
+  auto r = build(src, counters, now);
+  REQUIRE_MESSAGE(r.snap, r.error);
+  const auto& v4 = service(*r.snap, "api.example.com").backends[0];
+  REQUIRE(v4.size() == 8);
+  CHECK(v4[0].state == core::backend_state::serving);
+  CHECK_FALSE(v4[0].reported_at.has_value());  // operator row: no agent
+  CHECK(v4[2].state == core::backend_state::disabled);
+  CHECK(v4[3].state == core::backend_state::draining);
+  CHECK(v4[4].state == core::backend_state::stale);
+  CHECK(v4[5].state == core::backend_state::full);
+  CHECK(v4[6].state == core::backend_state::serving);
+  CHECK(v4[6].reported_at == now - 2s);
+  CHECK(v4[7].state == core::backend_state::serving);
+  CHECK(v4[7].address_text == "192.0.2.105/32");
+}
+
+TEST_CASE("fail open per family when no backend of it is serving") {
+  core::source src = test::example_source();
+  for (auto& b : src.backends) {
+    if (b.service == "api.example.com" && b.address.find(':') == std::string::npos) {
+      b.draining = true;
+    }
+    if (b.service == "v6.example.com") b.enabled = false;
+  }
+  core::counter_registry counters;
+  auto r = build(src, counters);
+  REQUIRE(r.snap);
+  CHECK(service(*r.snap, "api.example.com").fail_open[0]);
+  CHECK_FALSE(service(*r.snap, "api.example.com").fail_open[1]);
+  // All disabled: nothing to fail open to.
+  CHECK_FALSE(service(*r.snap, "v6.example.com").fail_open[1]);
+  CHECK_FALSE(service(*r.snap, "empty.example.com").fail_open[0]);
+}
+
+TEST_CASE("counters are the registry's, kept across builds") {
+  core::counter_registry counters;
+  auto a = build(test::example_source(), counters);
+  auto b = build(test::example_source(), counters);
+  REQUIRE(a.snap);
+  REQUIRE(b.snap);
+  CHECK(service(*a.snap, "api.example.com").backends[0][0].answers ==
+        service(*b.snap, "api.example.com").backends[0][0].answers);
+}
+
+TEST_CASE("invalid data fails the build with a message naming the row") {
+  {
+    auto src = test::example_source();
+    src.backends[1].address = "192.0.2.300";
+    auto e = error_of(src);
+    CHECK(contains(e, "backend 2"));
+    CHECK(contains(e, "192.0.2.300"));
+    CHECK(contains(e, "invalid address"));
+  }
+  {
+    auto src = test::example_source();
+    src.backends[0].address = "192.0.2.0/24";
+    CHECK(contains(error_of(src), "invalid address"));
+  }
+  {
+    auto src = test::example_source();
+    src.backends[0].service = "nothere.example.com";
+    CHECK(contains(error_of(src), "unknown service"));
+  }
+  {
+    auto src = test::example_source();
+    src.zones[0].nameservers.clear();
+    auto e = error_of(src);
+    CHECK(contains(e, "zone 'example.com'"));
+    CHECK(contains(e, "no nameservers"));
+  }
+  {
+    auto src = test::example_source();
+    src.zones[0].mname = "bad..name";
+    CHECK(contains(error_of(src), "invalid mname"));
+  }
+  {
+    auto src = test::example_source();
+    src.zones.push_back(src.zones[0]);
+    CHECK(contains(error_of(src), "duplicate zone"));
+  }
+  {
+    auto src = test::example_source();
+    src.services.push_back({"api.example.org", "example.org"});
+    CHECK(contains(error_of(src), "service 'api.example.org': not inside any zone"));
+  }
+  {
+    auto src = test::example_source();
+    src.services[0].policy = "fastest";
+    CHECK(contains(error_of(src), "unknown policy 'fastest'"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"x.example.com", "example.com", "A", 60, "2001:db8::1"});
+    auto e = error_of(src);
+    CHECK(contains(e, "record 'x.example.com' A '2001:db8::1'"));
+    CHECK(contains(e, "invalid IPv4 address"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"x.example.com", "example.com", "SRV", 60, "0 0 1 x.example.com"});
+    CHECK(contains(error_of(src), "unsupported type"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"www.example.com", "example.com", "TXT", 60, "x"});
+    CHECK(contains(error_of(src), "CNAME cannot coexist"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"www.example.com", "example.com", "CNAME", 60, "mail.example.com"});
+    CHECK(contains(error_of(src), "at most one CNAME"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"api.example.com", "example.com", "A", 60, "192.0.2.9"});
+    CHECK(contains(error_of(src), "the name is a service"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"example.com", "example.com", "MX", 60, "mail.example.com"});
+    CHECK(contains(error_of(src), "PREFERENCE EXCHANGE"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"t.example.com", "example.com", "TXT", 60, "\"unterminated"});
+    CHECK(contains(error_of(src), "unterminated TXT string"));
+  }
+  {
+    auto src = test::example_source();
+    src.records.push_back({"t.example.org", "example.org", "TXT", 60, "x"});
+    CHECK(contains(error_of(src), "not inside any zone"));
+  }
+}
+
+TEST_CASE("record data in presentation form renders to wire RDATA") {
+  std::uint16_t type = 0;
+  std::vector<std::uint8_t> rd;
+  std::string error;
+  REQUIRE(core::render_rdata("a", " 192.0.2.7 ", type, rd, error));
+  CHECK(type == 1);
+  CHECK(rd == std::vector<std::uint8_t>{192, 0, 2, 7});
+  REQUIRE(core::render_rdata("AAAA", "2001:db8::1", type, rd, error));
+  CHECK(rd.size() == 16);
+  REQUIRE(core::render_rdata("CNAME", "Target.Example.com.", type, rd, error));
+  CHECK(dns::to_text(rd) == "target.example.com");
+  REQUIRE(core::render_rdata("MX", "20   mx.example.com", type, rd, error));
+  CHECK(rd[1] == 20);
+  CHECK_FALSE(core::render_rdata("MX", "70000 mx.example.com", type, rd, error));
+  REQUIRE(core::render_rdata("TXT", "v=spf1 include:example.com -all", type, rd, error));
+  CHECK(rd.size() == 32);  // one string, not split at spaces
+  REQUIRE(core::render_rdata("TXT", "\"a b\" \"c\\\"d\" \"\\065\"", type, rd, error));
+  CHECK(rd == std::vector<std::uint8_t>{3, 'a', ' ', 'b', 3, 'c', '"', 'd', 1, 'A'});
+  REQUIRE(core::render_rdata("TXT", std::string(300, 'x'), type, rd, error));
+  CHECK(rd.size() == 302);  // 255 + 45, each with its length octet
+  CHECK_FALSE(core::render_rdata("TXT", "\"" + std::string(256, 'x') + "\"", type, rd, error));
+  CHECK_FALSE(core::render_rdata("TXT", "\"a\" b", type, rd, error));
+  REQUIRE(core::render_rdata("TXT", "", type, rd, error));
+  CHECK(rd == std::vector<std::uint8_t>{0});
+}
