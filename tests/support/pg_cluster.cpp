@@ -1,5 +1,7 @@
 #include "tests/support/pg_cluster.hpp"
 
+#include "server/db/migrate.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -177,27 +179,16 @@ void pg_cluster::create_database(std::string_view db) {
 
 void pg_cluster::create_loadns_database(std::string_view db) {
   create_database(db);
-  // Applied the way `loadns-server migrate` does: in order, one transaction each, recorded.
-  std::vector<std::filesystem::path> files;
-  const std::filesystem::path dir = std::filesystem::path(LOADNS_SOURCE_DIR) / "migrations";
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".sql") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
-    auto r = run_process({psql_path(), "-XAtq", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                          "-h", "127.0.0.1", "-p", std::to_string(port_), "-U", "postgres", "-d",
-                          std::string(db), "-f", f.string()});
-    if (r.status != 0) throw std::runtime_error("migration " + f.string() + " failed: " + r.err);
-  }
+  // Exactly what `loadns-server migrate` does.
+  loadns::db::migrate(conninfo(db));
   psql(R"sql(
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agent') THEN CREATE ROLE agent LOGIN; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'server') THEN CREATE ROLE server LOGIN; END IF;
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'loadns_agent') THEN GRANT loadns_agent TO agent; END IF;
-  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'loadns_server') THEN GRANT loadns_server TO server; END IF;
 END $$;
+GRANT loadns_agent TO agent;
+GRANT loadns_server TO server;
 )sql",
        db);
 }

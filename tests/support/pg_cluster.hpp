@@ -36,8 +36,8 @@ class pg_cluster {
 
   /// CREATE DATABASE db (empty).
   void create_database(std::string_view db);
-  /// An empty database, migrated (every migrations/*.sql in order), plus the login roles
-  /// `agent` (member of loadns_agent) and `server` (member of loadns_server), trust auth.
+  /// An empty database, migrated (loadns::db::migrate, as `loadns-server migrate`), plus the
+  /// login roles `agent` (member of loadns_agent) and `server` (member of loadns_server).
   void create_loadns_database(std::string_view db = "loadns");
 
   /// Runs `sql` with psql -XAtq -v ON_ERROR_STOP=1 as `user` on `db` and returns stdout

@@ -1,0 +1,66 @@
+#pragma once
+// The one thread that keeps the server's snapshot fresh: it LISTENs on loadns_changed, reads
+// the database on every notification and at least once per poll interval, builds a snapshot
+// and publishes it. The database is never on the packet path: when PostgreSQL is down, slow
+// or serves bad data, the last good snapshot stays published and the thread reconnects.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "server/core/answer_counter.hpp"
+#include "server/core/snapshot_holder.hpp"
+
+namespace loadns::db {
+
+struct refresher_options {
+  std::string conninfo;  ///< libpq conninfo or URI; multi-host lists are tried in order
+  std::chrono::milliseconds poll_interval{1000};
+  /// Server-side limit on each statement, so a hung query cannot stop publishing for long.
+  std::chrono::milliseconds statement_timeout{5000};
+  /// Reconnect backoff: starts at the minimum, doubles per failure up to the cap.
+  std::chrono::milliseconds reconnect_min{100};
+  std::chrono::milliseconds reconnect_max{5000};
+};
+
+/// Counters for the metrics endpoint; written by the refresher thread, read by anyone.
+struct refresher_stats {
+  std::atomic<std::uint64_t> polls{0};        ///< successful reads of the database
+  std::atomic<std::uint64_t> poll_errors{0};  ///< failed connects and reads
+  std::atomic<std::uint64_t> notifications{0};
+  std::atomic<std::uint64_t> snapshots_rejected{0};  ///< builds refused for bad data
+  std::atomic<std::int64_t> last_poll_duration_us{0};
+  std::atomic<bool> connected{false};
+  std::atomic<std::int64_t> last_snapshot_unix_ms{0};  ///< 0 until the first snapshot
+  /// Backends of the last published snapshot, indexed by core::backend_state.
+  std::array<std::atomic<std::uint64_t>, 5> backends_by_state{};
+};
+
+class refresher {
+ public:
+  /// Nothing happens until start(). `holder` and `counters` must outlive the refresher;
+  /// `counters` is used only from the refresher's thread.
+  refresher(refresher_options options, core::snapshot_holder& holder,
+            core::counter_registry& counters);
+  /// Stops the thread (see stop()).
+  ~refresher();
+  refresher(const refresher&) = delete;
+  refresher& operator=(const refresher&) = delete;
+
+  /// Starts the thread, which connects in the background: a database that is down at start
+  /// is waited for, and the server answers SERVFAIL until the first snapshot.
+  void start();
+  /// Wakes the thread and joins it; returns within a statement timeout at worst. Idempotent.
+  void stop();
+
+  const refresher_stats& stats() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace loadns::db
