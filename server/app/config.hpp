@@ -1,0 +1,47 @@
+#pragma once
+// Configuration is read once (flags, then LOADNS_* environment, then defaults), validated,
+// and immutable afterwards. Zones and backends are data in PostgreSQL, not configuration.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace loadns::app {
+
+struct listen_address {
+  std::string host;  ///< numeric address, IPv6 without brackets
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+enum class command { serve, migrate, check_config };
+
+struct server_config {
+  command cmd = command::serve;
+  std::string conninfo;
+  std::vector<listen_address> listen;
+  bool default_listen = true;  ///< listen was not given: a missing IPv6 stack is not fatal
+  unsigned threads = 1;
+  std::chrono::milliseconds poll_interval{1000};
+  std::optional<listen_address> metrics_listen;
+  std::string log_level = "info";
+  bool query_log = false;
+  std::chrono::milliseconds tcp_idle_timeout{10'000};
+  unsigned tcp_max_connections = 1024;
+};
+
+/// Either a configuration to run, or an exit code (0 after --help/--version, 2 after a bad
+/// flag, with the message already printed).
+struct parse_result {
+  std::optional<server_config> config;
+  int exit_code = 0;
+};
+
+parse_result parse_command_line(int argc, char** argv);
+
+/// Parses "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (all addresses); empty when malformed.
+std::optional<listen_address> parse_listen_address(const std::string& text);
+
+}  // namespace loadns::app

@@ -1,0 +1,117 @@
+// loadns-server: the authoritative DNS balancer, and `loadns-server migrate`.
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <exception>
+#include <optional>
+
+#include "server/app/config.hpp"
+#include "server/app/logging.hpp"
+#include "server/core/answer_counter.hpp"
+#include "server/core/snapshot_holder.hpp"
+#include "server/db/conninfo.hpp"
+#include "server/db/migrate.hpp"
+#include "server/db/refresher.hpp"
+#include "server/metrics/collector.hpp"
+#include "server/metrics/http_server.hpp"
+#include "server/net/server.hpp"
+
+namespace {
+
+using namespace loadns;
+namespace asio = boost::asio;
+
+int run_migrate(const app::server_config& cfg) {
+  // db::migrate logs each migration it applies.
+  if (db::migrate(cfg.conninfo).applied.empty()) spdlog::info("schema is up to date");
+  return EXIT_SUCCESS;
+}
+
+int run_check_config(const app::server_config& cfg) {
+  db::check_connection(cfg.conninfo);
+  spdlog::info("configuration is valid and the database {} is reachable and migrated",
+               db::redact_conninfo(cfg.conninfo));
+  return EXIT_SUCCESS;
+}
+
+net::options network_options(const app::server_config& cfg) {
+  net::options opts;
+  for (const auto& l : cfg.listen) {
+    opts.listen.emplace_back(asio::ip::make_address(l.host), l.port);
+  }
+  opts.threads = cfg.threads;
+  opts.tcp_idle_timeout = cfg.tcp_idle_timeout;
+  opts.tcp_max_connections = cfg.tcp_max_connections;
+  opts.query_log = cfg.query_log;
+  return opts;
+}
+
+int run_server(const app::server_config& cfg) {
+  // Every thread started from here on inherits this mask, so the signals reach sigwait below
+  // and nothing else.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::string listening;
+  for (const auto& l : cfg.listen) listening += (listening.empty() ? "" : ", ") + l.to_string();
+  spdlog::info(
+      "loadns-server {} starting: database {}, listening on {} with {} thread(s), "
+      "poll interval {} ms",
+      LOADNS_VERSION, db::redact_conninfo(cfg.conninfo), listening, cfg.threads,
+      cfg.poll_interval.count());
+
+  core::snapshot_holder snapshots;
+  core::counter_registry counters;
+  net::server dns(network_options(cfg), snapshots);
+  dns.start(cfg.default_listen);
+
+  db::refresher refresher({cfg.conninfo, cfg.poll_interval}, snapshots, counters);
+  std::optional<metrics::http_server> metrics_endpoint;
+  if (cfg.metrics_listen) {
+    const metrics::sources sources{dns, snapshots, refresher.stats()};
+    metrics_endpoint.emplace(
+        asio::ip::tcp::endpoint(asio::ip::make_address(cfg.metrics_listen->host),
+                                cfg.metrics_listen->port),
+        metrics::http_server::handlers{[sources] { return metrics::render(sources); },
+                                       [&snapshots] { return snapshots.generation() > 0; }});
+    spdlog::info("metrics on http://{}/metrics", cfg.metrics_listen->to_string());
+  }
+  // Queries get SERVFAIL until the first snapshot arrives; never block them on the database.
+  refresher.start();
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (metrics_endpoint) metrics_endpoint->stop();
+  dns.stop();
+  refresher.stop();
+  spdlog::info("stopped");
+  return EXIT_SUCCESS;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = app::parse_command_line(argc, argv);
+  if (!parsed.config) return parsed.exit_code;
+  const auto& cfg = *parsed.config;
+  try {
+    app::setup_logging(cfg.log_level);
+    switch (cfg.cmd) {
+      case app::command::migrate:
+        return run_migrate(cfg);
+      case app::command::check_config:
+        return run_check_config(cfg);
+      case app::command::serve:
+        return run_server(cfg);
+    }
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+  }
+  return EXIT_FAILURE;
+}

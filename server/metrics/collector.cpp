@@ -1,0 +1,145 @@
+#include "server/metrics/collector.hpp"
+
+#include <array>
+#include <chrono>
+#include <string_view>
+
+#include "server/core/answer_counter.hpp"
+#include "server/metrics/exposition.hpp"
+
+namespace loadns::metrics {
+
+namespace {
+
+constexpr std::array<std::string_view, 5> state_names = {"serving", "stale", "draining", "disabled",
+                                                         "full"};
+
+void render_queries(exposition& e, const net::server& dns) {
+  using namespace loadns::net;
+  e.family("loadns_queries_total", "counter",
+           "DNS queries answered, by transport, rcode and type.");
+  for (std::size_t t = 0; t < transport_names.size(); ++t) {
+    for (std::size_t r = 0; r < rcode_names.size(); ++r) {
+      for (std::size_t q = 0; q < qtype_names.size(); ++q) {
+        std::uint64_t sum = 0;
+        for (const auto& w : dns.workers()) sum += w->stats().queries[t][r][q].get();
+        if (sum == 0) continue;
+        e.sample("loadns_queries_total",
+                 {{"transport", transport_names[t]},
+                  {"rcode", rcode_names[r]},
+                  {"qtype", qtype_names[q]}},
+                 static_cast<double>(sum));
+      }
+    }
+  }
+  e.family("loadns_queries_dropped_total", "counter",
+           "Packets not answered: shorter than a header, or a response (QR set).");
+  for (std::size_t t = 0; t < transport_names.size(); ++t) {
+    std::uint64_t sum = 0;
+    for (const auto& w : dns.workers()) sum += w->stats().dropped[t].get();
+    e.sample("loadns_queries_dropped_total", {{"transport", transport_names[t]}},
+             static_cast<double>(sum));
+  }
+
+  std::uint64_t accepted = 0, rejected = 0, timeouts = 0, fail_open = 0;
+  for (const auto& w : dns.workers()) {
+    accepted += w->stats().tcp_accepted.get();
+    rejected += w->stats().tcp_rejected.get();
+    timeouts += w->stats().tcp_timeouts.get();
+    fail_open += w->balancer().fail_open_answers();
+  }
+  e.family("loadns_tcp_connections", "gauge", "TCP connections open now.");
+  e.sample("loadns_tcp_connections", dns.tcp_open());
+  e.family("loadns_tcp_accepted_total", "counter", "TCP connections accepted.");
+  e.sample("loadns_tcp_accepted_total", static_cast<double>(accepted));
+  e.family("loadns_tcp_rejected_total", "counter",
+           "TCP connections closed at once because --tcp-max-connections were open.");
+  e.sample("loadns_tcp_rejected_total", static_cast<double>(rejected));
+  e.family("loadns_tcp_timeouts_total", "counter",
+           "TCP connections closed for sending no complete query within --tcp-idle-timeout.");
+  e.sample("loadns_tcp_timeouts_total", static_cast<double>(timeouts));
+  e.family("loadns_fail_open_answers_total", "counter",
+           "Responses that chose among all enabled backends because none was serving.");
+  e.sample("loadns_fail_open_answers_total", static_cast<double>(fail_open));
+}
+
+void render_snapshot(exposition& e, const core::snapshot* snap) {
+  e.family("loadns_ready", "gauge",
+           "1 once the first snapshot is loaded and queries are answered.");
+  e.sample("loadns_ready", snap != nullptr ? 1 : 0);
+  if (snap == nullptr) return;
+
+  const auto age = std::chrono::duration<double>(core::clock::now() - snap->built_at).count();
+  e.family("loadns_snapshot_age_seconds", "gauge", "Time since the snapshot in use was loaded.");
+  e.sample("loadns_snapshot_age_seconds", age);
+  e.family("loadns_snapshot_generation", "gauge", "Snapshots loaded since start.");
+  e.sample("loadns_snapshot_generation", static_cast<double>(snap->generation));
+
+  std::array<std::uint64_t, state_names.size()> by_state{};
+  for (const auto& svc : snap->services) {
+    for (const auto& fam : svc.backends) {
+      for (const auto& b : fam) ++by_state[static_cast<std::size_t>(b.state)];
+    }
+  }
+  e.family("loadns_backends", "gauge", "Backends in the snapshot, by effective state.");
+  for (std::size_t i = 0; i < state_names.size(); ++i) {
+    e.sample("loadns_backends", {{"state", state_names[i]}}, static_cast<double>(by_state[i]));
+  }
+
+  e.family("loadns_backend_answers_total", "counter",
+           "Answers this server gave each backend since it first saw it.");
+  for (const auto& svc : snap->services) {
+    for (const auto& fam : svc.backends) {
+      for (const auto& b : fam) {
+        e.sample("loadns_backend_answers_total",
+                 {{"service", svc.name}, {"backend", b.name}, {"address", b.address_text}},
+                 b.answers ? static_cast<double>(b.answers->total()) : 0.0);
+      }
+    }
+  }
+  e.family("loadns_backend_connections", "gauge", "Connections the backend's agent last reported.");
+  for (const auto& svc : snap->services) {
+    for (const auto& fam : svc.backends) {
+      for (const auto& b : fam) {
+        e.sample("loadns_backend_connections",
+                 {{"service", svc.name},
+                  {"backend", b.name},
+                  {"address", b.address_text},
+                  {"state", state_names[static_cast<std::size_t>(b.state)]}},
+                 static_cast<double>(b.connections));
+      }
+    }
+  }
+}
+
+void render_database(exposition& e, const db::refresher_stats& d) {
+  e.family("loadns_database_up", "gauge", "1 while the refresher's database session works.");
+  e.sample("loadns_database_up", d.connected.load() ? 1 : 0);
+  e.family("loadns_polls_total", "counter", "Snapshot loads attempted.");
+  e.sample("loadns_polls_total", static_cast<double>(d.polls.load()));
+  e.family("loadns_poll_errors_total", "counter", "Snapshot loads that failed.");
+  e.sample("loadns_poll_errors_total", static_cast<double>(d.poll_errors.load()));
+  e.family("loadns_snapshots_rejected_total", "counter",
+           "Snapshots refused for bad data; the last good one stays in use.");
+  e.sample("loadns_snapshots_rejected_total", static_cast<double>(d.snapshots_rejected.load()));
+  e.family("loadns_notifications_total", "counter", "NOTIFY loadns_changed received.");
+  e.sample("loadns_notifications_total", static_cast<double>(d.notifications.load()));
+  e.family("loadns_poll_duration_seconds", "gauge", "Duration of the last snapshot load.");
+  e.sample("loadns_poll_duration_seconds",
+           static_cast<double>(d.last_poll_duration_us.load()) / 1e6);
+}
+
+}  // namespace
+
+std::string render(const sources& s) {
+  exposition e;
+  e.family("loadns_build_info", "gauge", "The running version.");
+  e.sample("loadns_build_info", {{"version", LOADNS_VERSION}}, 1);
+  render_queries(e, s.dns);
+  auto snap = s.snapshots.current();
+  render_snapshot(e, snap.get());
+  render_database(e, s.database);
+  return e.text();
+}
+
+}  // namespace loadns::metrics

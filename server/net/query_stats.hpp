@@ -1,0 +1,44 @@
+#pragma once
+// Per-worker query counters. Each is written by its worker thread only and read by the
+// metrics thread, so a relaxed load+store (no locked instruction) is enough.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace loadns::net {
+
+class relaxed_counter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+/// The rcodes and query types metrics break down by; anything else counts as "other".
+inline constexpr std::array<std::string_view, 8> rcode_names = {
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"};
+inline constexpr std::array<std::string_view, 10> qtype_names = {
+    "A", "AAAA", "SOA", "NS", "CNAME", "MX", "TXT", "ANY", "none", "other"};
+inline constexpr std::array<std::string_view, 2> transport_names = {"udp", "tcp"};
+
+std::size_t rcode_slot(unsigned rcode) noexcept;
+std::size_t qtype_slot(unsigned qtype) noexcept;
+
+struct query_stats {
+  /// [transport][rcode slot][qtype slot]
+  std::array<std::array<std::array<relaxed_counter, qtype_names.size()>, rcode_names.size()>,
+             transport_names.size()>
+      queries;
+  std::array<relaxed_counter, transport_names.size()> dropped;  ///< no response (malformed)
+  relaxed_counter tcp_accepted;
+  relaxed_counter tcp_rejected;  ///< over --tcp-max-connections
+  relaxed_counter tcp_timeouts;  ///< closed for idleness or slowness
+};
+
+}  // namespace loadns::net

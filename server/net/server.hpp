@@ -1,0 +1,38 @@
+#pragma once
+// The DNS side of loadns-server: N workers, each on its own thread.
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "server/net/options.hpp"
+#include "server/net/worker.hpp"
+
+namespace loadns::net {
+
+class server {
+ public:
+  server(options opts, const core::snapshot_holder& holder);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds every worker's sockets (throws std::system_error naming the address), then starts
+  /// the threads. `optional_v6`: skip IPv6 addresses this host cannot open.
+  void start(bool optional_v6);
+  /// Stops and joins every worker.
+  void stop();
+
+  const std::vector<std::unique_ptr<worker>>& workers() const noexcept { return workers_; }
+  unsigned tcp_open() const noexcept { return tcp_open_.load(std::memory_order_relaxed); }
+
+ private:
+  options opts_;
+  const core::snapshot_holder& holder_;
+  std::atomic<unsigned> tcp_open_{0};
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace loadns::net

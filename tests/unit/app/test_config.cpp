@@ -1,0 +1,89 @@
+#include <doctest/doctest.h>
+
+#include <array>
+#include <string>
+
+#include "server/app/config.hpp"
+#include "server/app/duration.hpp"
+
+using namespace loadns::app;
+using namespace std::chrono_literals;
+
+TEST_CASE("durations: units, bare seconds, and nonsense refused") {
+  CHECK(parse_duration("250ms") == 250ms);
+  CHECK(parse_duration("1s") == 1000ms);
+  CHECK(parse_duration("2") == 2000ms);
+  CHECK(parse_duration("2m") == 120'000ms);
+  CHECK(parse_duration("1h") == 3'600'000ms);
+  for (const char* bad : {"", "0s", "-1s", "1x", "s", "1.5s", "99999999999999999999s", "2d"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_duration(bad).has_value());
+  }
+}
+
+TEST_CASE("listen addresses: v4, bracketed v6, port only") {
+  auto v4 = parse_listen_address("127.0.0.1:5300");
+  REQUIRE(v4);
+  CHECK(v4->host == "127.0.0.1");
+  CHECK(v4->port == 5300);
+  CHECK(v4->to_string() == "127.0.0.1:5300");
+
+  auto v6 = parse_listen_address("[::1]:53");
+  REQUIRE(v6);
+  CHECK(v6->host == "::1");
+  CHECK(v6->to_string() == "[::1]:53");
+
+  auto any = parse_listen_address(":53");
+  REQUIRE(any);
+  CHECK(any->host == "0.0.0.0");
+
+  for (const char* bad : {"127.0.0.1", "::1:53", "localhost:53", "127.0.0.1:99999", "1.2.3.4:x",
+                          "[::1]53", "127.0.0.1:53 "}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_listen_address(bad).has_value());
+  }
+}
+
+namespace {
+parse_result parse(std::initializer_list<const char*> args) {
+  std::vector<std::string> storage{"loadns-server"};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : storage) argv.push_back(s.data());
+  return parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+}  // namespace
+
+TEST_CASE("command line: flags become an immutable configuration") {
+  auto r = parse({"--db", "dbname=loadns", "--listen", "127.0.0.1:5300", "--listen", "[::1]:5300",
+                  "--threads", "2", "--poll-interval", "500ms", "--metrics-listen",
+                  "127.0.0.1:9153", "--query-log"});
+  REQUIRE(r.config);
+  CHECK(r.config->cmd == command::serve);
+  CHECK(r.config->listen.size() == 2);
+  CHECK_FALSE(r.config->default_listen);
+  CHECK(r.config->threads == 2);
+  CHECK(r.config->poll_interval == 500ms);
+  REQUIRE(r.config->metrics_listen);
+  CHECK(r.config->metrics_listen->port == 9153);
+  CHECK(r.config->query_log);
+
+  auto defaults = parse({"--db", "dbname=loadns"});
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->default_listen);
+  CHECK(defaults.config->listen.size() == 2);
+  CHECK(defaults.config->listen[0].port == 53);
+
+  auto migrate = parse({"migrate", "--db", "dbname=loadns"});
+  REQUIRE(migrate.config);
+  CHECK(migrate.config->cmd == command::migrate);
+}
+
+TEST_CASE("command line: bad flags are refused with a non-zero exit") {
+  CHECK(parse({"--db", "x", "--threads", "0"}).exit_code != 0);
+  CHECK(parse({"--db", "x", "--poll-interval", "soon"}).exit_code != 0);
+  CHECK(parse({"--db", "x", "--listen", "localhost:53"}).exit_code != 0);
+  CHECK(parse({"--db", "x", "--no-such-flag"}).exit_code != 0);
+  CHECK(parse({"--db", "x", "--log-level", "loud"}).exit_code != 0);
+  CHECK_FALSE(parse({"--db", "x", "--no-such-flag"}).config);
+}
