@@ -226,7 +226,7 @@ TEST_CASE("PostgreSQL stopped and restarted under a running agent: reports resum
   CHECK(agent.running());
 }
 
-TEST_CASE("a database down at start is waited out, not an exit") {
+TEST_CASE("a database down at start is waited out and is not an exit") {
   database db;
   db.pg.stop();
   tcp_listener l("127.0.0.1");
@@ -243,7 +243,7 @@ TEST_CASE("a database down at start is waited out, not an exit") {
   CHECK(occurrences(log, "database unreachable") == 1);
 }
 
-TEST_CASE("SIGTERM reports draining, then exits 0; --no-drain-on-exit does not") {
+TEST_CASE("SIGTERM reports draining then exits 0 but --no-drain-on-exit does not") {
   database db;
   tcp_listener l("127.0.0.1");
   connection_set conns(l);
@@ -265,7 +265,7 @@ TEST_CASE("SIGTERM reports draining, then exits 0; --no-drain-on-exit does not")
   CHECK(db.backend("b2") == row(4));
 }
 
-TEST_CASE("--capacity is reported; the password never reaches the log") {
+TEST_CASE("--capacity is reported and the password never reaches the log") {
   database db;
   tcp_listener l("127.0.0.1");
   auto args = db.agent_args("b1", l.port(), {"--capacity", "100", "--counter", "proc"});
@@ -288,7 +288,7 @@ TEST_CASE("--capacity is reported; the password never reaches the log") {
   CHECK(log.find("/proc/net/tcp") != std::string::npos);  // the forced method is logged
 }
 
-TEST_CASE("bad flags: a clear message and a non-zero exit; --help and --version exit 0") {
+TEST_CASE("bad flags: a clear message and a non-zero exit while --help and --version exit 0") {
   struct bad {
     std::vector<std::string> args;
     std::string says;

@@ -50,7 +50,7 @@ std::vector<std::string> v4_sources() {
 
 }  // namespace
 
-TEST_CASE("counts equal ss for 0, 1 and 1000 connections, IPv4 and IPv6") {
+TEST_CASE("counts equal ss for 0 and 1 and 1000 connections over IPv4 and IPv6") {
   for (const std::string ip : {"127.0.0.1", "::1"}) {
     CAPTURE(ip);
     tcp_listener l(ip);
@@ -66,7 +66,7 @@ TEST_CASE("counts equal ss for 0, 1 and 1000 connections, IPv4 and IPv6") {
   }
 }
 
-TEST_CASE("counts equal ss at 20,000 connections, IPv4 and IPv6") {
+TEST_CASE("counts equal ss at 20000 connections over IPv4 and IPv6") {
   // 40,000 descriptors (both ends) live in child processes: see connection_set.
   for (const std::string ip : {"127.0.0.1", "::1"}) {
     CAPTURE(ip);
@@ -107,7 +107,7 @@ TEST_CASE("connections to another port or another local address are not counted"
   CHECK(pc.count().examined >= 30);
 }
 
-TEST_CASE("a dual-stack listener: IPv4-mapped connections count, and match an IPv4 address") {
+TEST_CASE("a dual-stack listener: IPv4-mapped connections count and match an IPv4 address") {
   tcp_listener l("::");
   connection_set v4(l, "127.0.0.1"), v6(l, "::1");
   v4.open(4);
@@ -118,7 +118,7 @@ TEST_CASE("a dual-stack listener: IPv4-mapped connections count, and match an IP
   check_count(filter_for({l.port()}, "::1"), 3, ss_established(l.port(), "::1"));
 }
 
-TEST_CASE("the automatic counter uses netlink, the forced ones their method") {
+TEST_CASE("the automatic counter uses netlink and the forced ones their method") {
   tcp_listener l("127.0.0.1");
   connection_set conns(l);
   conns.open(3);
@@ -133,7 +133,7 @@ TEST_CASE("the automatic counter uses netlink, the forced ones their method") {
   CHECK(p.established == 3);
 }
 
-TEST_CASE("a missing /proc folder is an error, not a zero") {
+TEST_CASE("a missing /proc folder is an error and not a zero") {
   proc_counter pc(filter_for({80}), "/nonexistent/proc/net");
   const auto r = pc.count();
   CHECK_FALSE(r);

@@ -57,7 +57,7 @@ TEST_CASE("every flag") {
   CHECK(r.cfg.log_level == "debug");
 }
 
-TEST_CASE("LOADNS_DB is the default for --db; the flag wins") {
+TEST_CASE("LOADNS_DB is the default for --db and the flag wins") {
   const auto env =
       parse({"--service", "api.example.com", "--address", "192.0.2.10", "--port", "80"},
             "host=db.example.com password=x");

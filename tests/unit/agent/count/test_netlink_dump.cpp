@@ -70,7 +70,7 @@ const socket_filter port_8080{{8080}, std::nullopt};
 
 }  // namespace
 
-TEST_CASE("dump request: header, inet_diag_req_v2 and the bytecode attribute") {
+TEST_CASE("dump request: header with inet_diag_req_v2 and the bytecode attribute") {
   const auto bc = build_inet_diag_bytecode(port_8080);
   REQUIRE(bc);
   auto req = build_dump_request(ip_family::v6, *bc, 5);
@@ -127,7 +127,7 @@ TEST_CASE("the local address filter applies to dump messages") {
   CHECK(parse_dump_datagram(d.span(), seq, f).matched == 2);
 }
 
-TEST_CASE("NLMSG_DONE ends the dump; a negative status in it is an error") {
+TEST_CASE("NLMSG_DONE ends the dump and a negative status in it is an error") {
   datagram d;
   d.socket(AF_INET, TCP_ESTABLISHED, "127.0.0.1", 8080);
   d.done();
@@ -148,7 +148,7 @@ TEST_CASE("NLMSG_DONE ends the dump; a negative status in it is an error") {
   CHECK(parse_dump_datagram(bare.span(), seq, port_8080).status == dump_status::done);
 }
 
-TEST_CASE("NLMSG_ERROR carries the errno; an ACK is not an error") {
+TEST_CASE("NLMSG_ERROR carries the errno but an ACK is not an error") {
   datagram d;
   d.error(EINVAL);
   const dump_chunk c = parse_dump_datagram(d.span(), seq, port_8080);
@@ -172,7 +172,7 @@ TEST_CASE("messages of another dump (sequence) are skipped") {
   CHECK(c.matched == 1);
 }
 
-TEST_CASE("malformed datagrams are reported, never read past") {
+TEST_CASE("malformed datagrams are reported and never read past") {
   datagram d;
   d.socket(AF_INET, TCP_ESTABLISHED, "127.0.0.1", 8080);
   const auto whole = d.bytes;

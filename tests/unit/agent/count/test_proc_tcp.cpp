@@ -39,7 +39,7 @@ const char* const tcp6 =
 
 }  // namespace
 
-TEST_CASE("one IPv4 line: address bytes in network order, port and state") {
+TEST_CASE("one IPv4 line: address bytes in network order with port and state") {
   const auto e = parse_proc_tcp_line(
       "   1: 0200007F:1F90 0100007F:D3A2 01 00000000:00000000 00:00000000 00000000     0   0 7",
       ip_family::v4);
@@ -77,7 +77,8 @@ TEST_CASE("header and malformed lines are not sockets") {
   CHECK_FALSE(parse_proc_tcp_line("   0: 0100007F:1F90 0100007F:D3A2 01", ip_family::v6));
 }
 
-TEST_CASE("counting /proc/net/tcp: ESTABLISHED on the port, not LISTEN, TIME_WAIT or clients") {
+TEST_CASE(
+    "counting /proc/net/tcp: ESTABLISHED on the port and not LISTEN or TIME_WAIT or clients") {
   proc_tcp_counts c;
   count_proc_tcp_lines(tcp4, ip_family::v4, {{8080}, std::nullopt}, c);
   CHECK(c.sockets == 6);
@@ -93,7 +94,7 @@ TEST_CASE("counting /proc/net/tcp: ESTABLISHED on the port, not LISTEN, TIME_WAI
   CHECK(client_port.matched == 1);
 }
 
-TEST_CASE("counting /proc/net/tcp6, with IPv4-mapped sockets") {
+TEST_CASE("counting /proc/net/tcp6 with IPv4-mapped sockets") {
   proc_tcp_counts all;
   count_proc_tcp_lines(tcp6, ip_family::v6, {{8080}, std::nullopt}, all);
   CHECK(all.sockets == 3);

@@ -4,7 +4,7 @@
 
 using loadns::agent::make_conninfo;
 
-TEST_CASE("key=value conninfo: kept, completed with defaults, password redacted") {
+TEST_CASE("key=value conninfo: kept and completed with defaults with the password redacted") {
   std::string error;
   const auto c = make_conninfo("host=db.example.com port=5433 user=agent password=s3cr'et", error);
   REQUIRE(c);
@@ -19,7 +19,7 @@ TEST_CASE("key=value conninfo: kept, completed with defaults, password redacted"
   CHECK(c->redacted.find("user='agent'") != std::string::npos);
 }
 
-TEST_CASE("URI conninfo: the password inside the URI is redacted; given options win") {
+TEST_CASE("URI conninfo: the password inside the URI is redacted and given options win") {
   std::string error;
   const auto c = make_conninfo(
       "postgresql://agent:hunter2@db1.example.com:5432,db2.example.com:5432/loadns"
@@ -34,7 +34,7 @@ TEST_CASE("URI conninfo: the password inside the URI is redacted; given options 
   CHECK(c->effective.find("target_session_attrs='any'") != std::string::npos);
 }
 
-TEST_CASE("a conninfo libpq rejects is an error, with libpq's reason") {
+TEST_CASE("a conninfo libpq rejects is an error with libpq's reason") {
   std::string error;
   CHECK_FALSE(make_conninfo("host=a nonsense_option=1", error));
   CHECK(error.find("nonsense_option") != std::string::npos);
