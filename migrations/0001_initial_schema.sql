@@ -121,9 +121,9 @@ BEGIN
 END
 $$;
 
--- Why TXT data is invalid, or NULL. Data starting with a double quote is zone-file form: one
--- or more "quoted strings" with \" \\ \DDD escapes; anything else is one character-string.
--- Each character-string is at most 255 octets (RFC 1035 3.3).
+-- Why TXT data is invalid, or NULL. Data with a double quote is zone-file form: one or more
+-- "quoted strings" with \" \\ \DDD escapes, each at most 255 octets (RFC 1035 3.3, 5.1).
+-- Data without a quote is one text, cut into 255-octet strings by the server.
 CREATE FUNCTION loadns.txt_problem(data text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -131,14 +131,14 @@ CREATE FUNCTION loadns.txt_problem(data text) RETURNS text
 DECLARE
     part text[];
 BEGIN
-    IF left(data, 1) <> '"' THEN
-        IF octet_length(data) > 255 THEN
-            RETURN 'is longer than 255 octets: split it into "quoted" "strings"';
-        END IF;
+    IF strpos(data, '"') = 0 THEN
         RETURN NULL;
     END IF;
-    IF data !~ '^("([^"\\]|\\.)*"[ \t]*)+$' THEN
-        RETURN 'starts with a quote but is not a sequence of "quoted strings"';
+    IF data !~ '^[ \t]*("([^"\\]|\\.)*"[ \t]*)+$' THEN
+        RETURN 'has a quote but is not a sequence of "quoted strings"';
+    END IF;
+    IF EXISTS (SELECT 1 FROM regexp_matches(data, '\\([0-9]{3})', 'g') d WHERE d[1]::integer > 255) THEN
+        RETURN 'has a \DDD escape above 255';
     END IF;
     FOR part IN SELECT regexp_matches(data, '"((?:[^"\\]|\\.)*)"', 'g') LOOP
         IF octet_length(regexp_replace(part[1], '\\([0-9]{3}|.)', 'x', 'g')) > 255 THEN
@@ -229,8 +229,8 @@ CREATE TABLE loadns.zones (
     CONSTRAINT zones_name_lower_case CHECK (name = lower(name)),
     CONSTRAINT zones_name_no_trailing_dot CHECK (right(name, 1) <> '.'),
     CONSTRAINT zones_name_valid CHECK (loadns.name_problem(name) IS NULL),
-    CONSTRAINT zones_mname_valid CHECK (loadns.name_problem(mname) IS NULL),
-    CONSTRAINT zones_rname_valid CHECK (loadns.name_problem(rname) IS NULL),
+    CONSTRAINT zones_soa_mname_valid CHECK (loadns.name_problem(mname) IS NULL),
+    CONSTRAINT zones_soa_rname_valid CHECK (loadns.name_problem(rname) IS NULL),
     CONSTRAINT zones_nameservers_not_empty CHECK (cardinality(nameservers) >= 1),
     CONSTRAINT zones_nameservers_valid CHECK (loadns.names_problem(nameservers) IS NULL),
     CONSTRAINT zones_serial_range CHECK (serial BETWEEN 0 AND 4294967295),
@@ -376,8 +376,12 @@ DECLARE
     found_zone text;
     explicit boolean;
 BEGIN
-    IF NEW.name IS NULL OR loadns.name_problem(NEW.name) IS NOT NULL THEN
-        RETURN NEW;  -- the name's own check constraints say what is wrong
+    IF NEW.name IS NULL THEN
+        RETURN NEW;  -- NOT NULL says so
+    END IF;
+    IF loadns.name_problem(NEW.name) IS NOT NULL THEN
+        RAISE EXCEPTION '% name "%" %', kind, NEW.name, loadns.name_problem(NEW.name)
+            USING ERRCODE = 'check_violation', CONSTRAINT = TG_TABLE_NAME || '_name_valid';
     END IF;
     found_zone := loadns.enclosing_zone(NEW.name);
     explicit := NEW.zone IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.zone IS DISTINCT FROM OLD.zone);

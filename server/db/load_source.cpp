@@ -20,7 +20,8 @@ constexpr const char* services_sql =
 constexpr const char* backends_sql =
     "SELECT id, service, name, host(address), enabled, draining OR agent_draining,"
     " coalesce(capacity, agent_capacity), weight, connections,"
-    " greatest(0, (extract(epoch FROM now() - reported_at) * 1000)::bigint)"
+    " CASE WHEN reported_at IS NOT NULL"
+    "  THEN greatest(0, (extract(epoch FROM now() - reported_at) * 1000)::bigint) END"
     " FROM loadns.backends ORDER BY service, id";
 constexpr const char* records_sql =
     "SELECT name, zone, type, ttl, data FROM loadns.records ORDER BY name, type, id";
