@@ -2,7 +2,8 @@
 // services of 3, 100 and 10,000 backends, and the ratio 10,000 vs 3. The claim it checks:
 // picking does not scan the backends, so a huge service costs about what a small one does.
 //
-//   balancer_bench [--picks N] [--answers K] [--policy least_load|least_connections|...]
+//   balancer_bench [--picks N] [--answers K] [--threads T] [--rounds R]
+//                  [--policy least_load|least_connections|round_robin|random]
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/core/answer_counter.hpp"
@@ -50,24 +52,38 @@ std::unique_ptr<snapshot> make_snapshot(counter_registry& reg, std::size_t n, po
   return snap;
 }
 
-/// Nanoseconds per pick over `picks` picks, after a warm-up that builds the selector and
-/// brings the loads level (the steady state, and the heap's worst case: every pick sinks).
-double measure(std::size_t backends, std::uint64_t picks, policy pol, std::uint16_t answers) {
+/// Nanoseconds per pick over `picks` picks per thread, after a warm-up that builds the
+/// selectors and brings the loads level (the steady state). With threads > 1, each thread has
+/// its own balancer over the same snapshot and counters, as the server's workers do.
+double measure(std::size_t backends, std::uint64_t picks, policy pol, std::uint16_t answers,
+               int threads) {
   counter_registry reg;
   auto snap = make_snapshot(reg, backends, pol, answers);
-  balancer bal(7);
-  std::vector<const backend*> out(answers);
   const auto& svc = snap->services[0];
-  std::uint64_t sink = 0;
-  const std::uint64_t warmup = std::max<std::uint64_t>(picks / 4, 200 * backends);
-  for (std::uint64_t i = 0; i < warmup; ++i) sink += bal.pick(*snap, svc, family::v4, out);
-  const auto start = std::chrono::steady_clock::now();
-  for (std::uint64_t i = 0; i < picks; ++i) sink += bal.pick(*snap, svc, family::v4, out);
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  if (sink == 0) fmt::print("no answers\n");
-  return static_cast<double>(
-             std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) /
-         static_cast<double>(picks);
+  auto run = [&](std::uint64_t seed, double* ns) {
+    balancer bal(seed);
+    std::vector<const backend*> out(answers);
+    std::uint64_t sink = 0;
+    const std::uint64_t warmup = std::max<std::uint64_t>(picks / 4, 200 * backends);
+    for (std::uint64_t i = 0; i < warmup; ++i) sink += bal.pick(*snap, svc, family::v4, out);
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < picks; ++i) sink += bal.pick(*snap, svc, family::v4, out);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    if (sink == 0) fmt::print("no answers\n");
+    *ns =
+        static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()) /
+        static_cast<double>(picks);
+  };
+  std::vector<double> ns(static_cast<std::size_t>(threads));
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) {
+    workers.emplace_back(run, 7 + static_cast<std::uint64_t>(t), &ns[static_cast<std::size_t>(t)]);
+  }
+  run(7, &ns[0]);
+  for (auto& w : workers) w.join();
+  double sum = 0;
+  for (double v : ns) sum += v;
+  return sum / threads;
 }
 
 }  // namespace
@@ -78,25 +94,29 @@ int main(int argc, char** argv) {
   std::uint16_t answers = 1;
   std::string pol_name = "least_load";
   int rounds = 3;
+  int threads = 1;
   app.add_option("--picks", picks, "picks per measurement")->check(CLI::PositiveNumber);
   app.add_option("--answers", answers, "backends per response")->check(CLI::Range(1, 16));
   app.add_option("--policy", pol_name, "least_load, least_connections, round_robin or random")
       ->check(CLI::IsMember({"least_load", "least_connections", "round_robin", "random"}));
   app.add_option("--rounds", rounds, "measurements per size; the best is reported")
       ->check(CLI::Range(1, 100));
+  app.add_option("--threads", threads, "threads picking at once, each with its own balancer")
+      ->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   const policy pol = pol_name == "least_connections" ? policy::least_connections
                      : pol_name == "round_robin"     ? policy::round_robin
                      : pol_name == "random"          ? policy::random
                                                      : policy::least_load;
 
-  fmt::print("policy {}, {} answer(s) per pick, {} picks, best of {}\n", pol_name, answers, picks,
-             rounds);
+  fmt::print("policy {}, {} answer(s) per pick, {} thread(s) x {} picks, best of {}\n", pol_name,
+             answers, threads, picks, rounds);
   double first = 0;
   double last = 0;
   for (std::size_t n : {std::size_t{3}, std::size_t{100}, std::size_t{10'000}}) {
     double best = 1e300;
-    for (int r = 0; r < rounds; ++r) best = std::min(best, measure(n, picks, pol, answers));
+    for (int r = 0; r < rounds; ++r)
+      best = std::min(best, measure(n, picks, pol, answers, threads));
     fmt::print("{:>6} backends: {:7.1f} ns/pick\n", n, best);
     if (n == 3) first = best;
     last = best;

@@ -29,7 +29,8 @@ class answer_counter {
   static constexpr std::size_t bucket_count = 320;
   static constexpr clock::duration history = bucket_width * bucket_count;
 
-  answer_counter() = default;
+  /// A counter with its own history ring. counter_registry makes them in slabs instead.
+  answer_counter();
   answer_counter(const answer_counter&) = delete;
   answer_counter& operator=(const answer_counter&) = delete;
 
@@ -43,21 +44,38 @@ class answer_counter {
   /// Answers given since the counter was created.
   std::uint64_t total() const noexcept { return total_.load(std::memory_order_acquire); }
 
-  /// Answers given before the bucket holding `t`, as of `now`: a constant once computed,
-  /// because every later answer lands in that bucket or a newer one. total() minus this is
-  /// the number of answers given at or after `t`, read with one atomic load.
+  /// Answers given before `t`, as of `now`: those of the buckets before the one holding `t`,
+  /// plus that bucket's share before `t` once it is closed. A constant once computed (every
+  /// later answer lands in a newer bucket), so total() minus this is the number of answers
+  /// given after `t`, read with one atomic load per pick.
   std::uint64_t before(clock::time_point t, clock::time_point now) const noexcept;
 
-  /// Hints the CPU to fetch what add() and total() at `now` will touch. A balancer of a
-  /// large service calls it for the backend it will probably answer with next, so that the
-  /// cache miss overlaps other work instead of stalling the pick.
-  void prefetch(clock::time_point now) const noexcept;
+  /// Hints the CPU to fetch what add() and total() touch. A balancer of a large service
+  /// calls it for the backend it will probably answer with next, so that the cache miss
+  /// overlaps other work instead of stalling the pick.
+  void prefetch() const noexcept;
 
  private:
-  // One slot: the bucket's sequence number (low 32 bits of time / bucket_width) in the high
-  // half, its count in the low half, so that recycling a slot is one compare-exchange.
-  std::array<std::atomic<std::uint64_t>, bucket_count> slots_{};
-  std::atomic<std::uint64_t> total_{0};
+  // Slots hold a bucket's sequence number (low 32 bits of time / bucket_width) in the high
+  // half and its count in the low half, so that recycling one is one compare-exchange.
+  //
+  // Layout for a pick's sake: a pick touches only the first cache line (total_ and the
+  // newest bucket, recent_), and make_shared keeps these lines close together, so that a
+  // service of 10,000 backends does not cost a cache and TLB miss per counter part. When the
+  // newest bucket closes, its count moves to the ring (once per 100 ms at most); rolls_ and
+  // moving_ let since() see a consistent picture while that happens.
+  alignas(64) std::atomic<std::uint64_t> total_{0};
+  std::atomic<std::uint64_t> recent_{0};
+  std::atomic<std::uint32_t> moving_{0};                    ///< rolls in progress
+  std::atomic<std::uint32_t> rolls_{0};                     ///< rolls completed
+  std::atomic<std::uint64_t>* ring_;                        ///< older buckets, bucket_count slots
+  std::unique_ptr<std::atomic<std::uint64_t>[]> own_ring_;  ///< ring_, unless in a slab
+
+  friend class counter_registry;
+  explicit answer_counter(std::atomic<std::uint64_t>* ring) noexcept : ring_(ring) {}
+
+  void add_to_ring(std::uint64_t bucket, std::uint64_t n) noexcept;
+  std::uint64_t sum(std::uint64_t first, std::uint64_t last) const noexcept;
 };
 
 /// Maps backend id -> counter across snapshots; used by the snapshot builder (one thread).
@@ -73,7 +91,10 @@ class counter_registry {
   std::size_t size() const noexcept { return counters_.size(); }
 
  private:
+  struct slab;  // counters made together, so that their hot lines sit side by side
+
   std::unordered_map<std::int64_t, std::shared_ptr<answer_counter>> counters_;
+  std::shared_ptr<slab> slab_;  ///< where the next counter is made
 };
 
 }  // namespace loadns::core

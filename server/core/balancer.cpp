@@ -144,10 +144,10 @@ struct balancer::selector {
   /// Draws the bag member the next pick will take, at random as take_min() would, and starts
   /// fetching its counter: with thousands of backends the counters are not in cache, and
   /// waiting for one is most of a pick's cost otherwise.
-  void prepare_next(balancer& owner, clock::time_point now) noexcept {
+  void prepare_next(balancer& owner) noexcept {
     if (bag.empty()) return;
     next_at = random_below(owner.next_random(), bag.size());
-    if (const auto* c = infos[bag[next_at]].counter) c->prefetch(now);
+    if (const auto* c = infos[bag[next_at]].counter) c->prefetch();
   }
 
   /// take_min(), after making sure the key it went by is current: another thread may have
@@ -328,7 +328,7 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
         sel->insert(pos);
       }
       if (sel->below.size() > 64) sel->rebuild();  // keep the linear scan short
-      sel->prepare_next(*this, now);
+      sel->prepare_next(*this);
       break;
     case policy::least_connections: {
       // The lowest reported load, ties at random, and no compensation for the answers given

@@ -108,3 +108,25 @@ TEST_CASE("counter_registry: one counter per backend id, kept across snapshots")
   CHECK(r.get(1) != a);    // a backend that comes back starts afresh
   CHECK(r.get(1)->total() == 0);
 }
+
+TEST_CASE("counter_registry: counters made in slabs keep separate histories") {
+  counter_registry r;
+  std::vector<std::shared_ptr<answer_counter>> all;
+  for (std::int64_t id = 0; id < 200; ++id) all.push_back(r.get(id));  // several slabs
+  for (std::int64_t id = 0; id < 200; ++id) {
+    auto& c = *all[static_cast<std::size_t>(id)];
+    c.add(t0, static_cast<std::uint32_t>(id));
+    c.add(t0 + 1s, 1);  // closes the first bucket: its count moves to the ring
+  }
+  for (std::int64_t id = 0; id < 200; ++id) {
+    auto& c = *all[static_cast<std::size_t>(id)];
+    CAPTURE(id);
+    CHECK(c.total() == static_cast<std::uint64_t>(id) + 1);
+    CHECK(c.since(t0, t0 + 2s) == static_cast<std::uint64_t>(id) + 1);
+    CHECK(c.before(t0 + 500ms, t0 + 2s) == static_cast<std::uint64_t>(id));
+  }
+  std::vector<std::int64_t> none;
+  r.retain(none);
+  CHECK(r.size() == 0);
+  CHECK(all[150]->total() == 151);  // still alive while referenced
+}
