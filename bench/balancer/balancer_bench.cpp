@@ -2,7 +2,7 @@
 // services of 3, 100 and 10,000 backends, and the ratio 10,000 vs 3. The claim it checks:
 // picking does not scan the backends, so a huge service costs about what a small one does.
 //
-//   balancer_bench [--picks N] [--answers K] [--threads T] [--rounds R]
+//   bench_balancer [--picks N] [--answers K] [--threads T] [--rounds R]
 //                  [--policy least_load|least_connections|round_robin|random]
 
 #include <fmt/format.h>
