@@ -296,7 +296,10 @@ CREATE TABLE loadns.backends (
     CONSTRAINT backends_agent_capacity_positive CHECK (agent_capacity > 0),
     CONSTRAINT backends_weight_positive CHECK (weight > 0 AND weight < 'Infinity'::double precision),
     CONSTRAINT backends_connections_not_negative CHECK (connections >= 0)
-);
+)
+-- Every agent rewrites its row every couple of seconds: room on each page lets those updates
+-- stay heap-only (HOT, no index writes) since no indexed column changes.
+WITH (fillfactor = 70);
 
 COMMENT ON TABLE loadns.backends IS 'Backends of a service. Agents register and update them through loadns.report(); operators set enabled, draining, capacity and weight.';
 COMMENT ON COLUMN loadns.backends.name IS 'The agent''s identity (default its host name), unique within the service.';

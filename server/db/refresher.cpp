@@ -124,8 +124,11 @@ void refresher::impl::on_connect_failed(const std::string& why) {
 void refresher::impl::on_lost(const std::string& why) {
   stats.connected.store(false, std::memory_order_relaxed);
   if (link_state == link::down) return;
+  // libpqxx's generic text when the socket closed under it (server shutdown or crash).
+  const auto reason =
+      why == "Connection to database failed" ? "the server closed the connection" : one_line(why);
   spdlog::warn("database connection lost: {}; answering from the last snapshot, reconnecting",
-               one_line(why));
+               reason);
   link_state = link::down;
   down_since = steady::now();
 }

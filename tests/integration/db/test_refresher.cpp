@@ -231,3 +231,34 @@ TEST_CASE("refresher waits for a database that is down at start") {
   r.stop();
   CHECK(ms_since(t0) < 1000.0);
 }
+
+TEST_CASE("a poll of 100 services with 10000 backends: duration printed") {
+  pg_cluster pg;
+  pg.create_loadns_database();
+  pg.psql(R"sql(
+INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');
+INSERT INTO loadns.records (name, type, data) VALUES ('ns1.example.com', 'A', '192.0.2.53');
+INSERT INTO loadns.services (name) SELECT 's' || i || '.example.com' FROM generate_series(1, 100) i;
+SELECT count(loadns.report('s' || (i % 100 + 1) || '.example.com', 'b' || i,
+                           ('10.0.' || (i / 256) || '.' || (i % 256))::inet, i, 1000))
+  FROM generate_series(0, 9999) i;
+)sql");
+  loadns::core::snapshot_holder holder;
+  loadns::core::counter_registry counters;
+  loadns::db::refresher_options o;
+  o.conninfo = pg.conninfo("loadns", "server");
+  o.poll_interval = 200ms;
+  loadns::db::refresher r(o, holder, counters);
+  r.start();
+  REQUIRE(eventually([&] { return r.stats().polls.load() >= 5; }, 20s));
+  REQUIRE(holder.current() != nullptr);
+  std::size_t backends = 0;
+  for (const auto& svc : holder.current()->services) {
+    backends += svc.backends[0].size() + svc.backends[1].size();
+  }
+  CHECK(backends == 10000);
+  const auto us = r.stats().last_poll_duration_us.load();
+  std::printf("poll (read) of 100 services / 10000 backends: %.1f ms\n",
+              static_cast<double>(us) / 1000.0);
+  CHECK(us < 5'000'000);
+}
