@@ -2,6 +2,9 @@
 #include "server/core/answer.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <set>
 #include <string>
 #include <vector>
@@ -11,6 +14,26 @@
 #include "server/core/snapshot_builder.hpp"
 #include "tests/unit/core/example_source.hpp"
 #include "tests/unit/dns/packet.hpp"
+
+// Counts heap allocations, to prove the per-packet path makes none.
+namespace {
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+// GCC pairs the inline free() below with the replaced new and warns (a false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+#pragma GCC diagnostic pop
 
 using namespace loadns;
 using bytes = std::vector<std::uint8_t>;
@@ -60,6 +83,12 @@ std::vector<std::string> values(const std::vector<test::record>& rrs) {
   std::vector<std::string> v;
   for (const auto& rr : rrs) v.push_back(rr.data);
   return v;
+}
+
+test::query_options of_type(std::uint16_t qtype) {
+  test::query_options o;
+  o.qtype = qtype;
+  return o;
 }
 
 void check_soa_authority(const test::message& m, std::uint32_t ttl = 300) {
@@ -480,4 +509,28 @@ TEST_CASE("UDP answers over the client's limit are truncated with TC; TCP carrie
   auto small = s.ask("multi.example.com", A, o);
   CHECK_FALSE(small.tc);
   CHECK(small.answer.size() == 3);
+}
+
+TEST_CASE("the per-packet path allocates nothing") {
+  server s;
+  test::query_options edns;
+  edns.edns = true;
+  const std::vector<bytes> queries{test::make_query("k3j9x.api.example.com"),
+                                   test::make_query("1596-Api.example.com", edns),
+                                   test::make_query("multi.example.com", edns),
+                                   test::make_query("nope.example.com"),
+                                   test::make_query("alias.example.com"),
+                                   test::make_query("example.com", of_type(NS)),
+                                   test::make_query("many.example.com", of_type(AAAA)),
+                                   test::make_query("example.org")};
+  for (const auto& q : queries) s.raw(q);  // warm up: the balancer sees the snapshot once
+  for (const auto& q : queries) s.raw(q, transport::tcp);
+  const std::size_t before = allocations.load();
+  for (int i = 0; i < 100; ++i) {
+    for (const auto& q : queries) {
+      s.raw(q);
+      s.raw(q, transport::tcp);
+    }
+  }
+  CHECK(allocations.load() == before);
 }
