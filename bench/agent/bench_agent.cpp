@@ -3,7 +3,7 @@
 // /proc/net/tcp{,6}, and, when given the loadns-agent binary, that process's RSS and CPU per
 // count while it counts every 100 ms (its database unreachable, which it waits out).
 //
-//   bench_agent [--connections N] [--rounds R] [--agent PATH]
+//   bench_agent [--connections N] [--rounds R] [--family 4|6] [--agent PATH]
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -90,29 +90,35 @@ int main(int argc, char** argv) {
   std::size_t n = 20'000;
   int rounds = 20;
   std::string agent;
+  bool ipv6 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
-    if (flag == "--connections")
+    if (flag == "--connections") {
       n = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (flag == "--rounds")
+    } else if (flag == "--rounds") {
       rounds = std::max(1, std::atoi(argv[i + 1]));
-    else if (flag == "--agent")
+    } else if (flag == "--family") {
+      ipv6 = std::string_view(argv[i + 1]) == "6";
+    } else if (flag == "--agent") {
       agent = argv[i + 1];
-    else {
-      std::fprintf(stderr, "usage: %s [--connections N] [--rounds R] [--agent PATH]\n", argv[0]);
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--connections N] [--rounds R] [--family 4|6] [--agent PATH]\n",
+                   argv[0]);
       return 2;
     }
   }
 
-  loadns::test::tcp_listener listener("127.0.0.1");
-  std::vector<std::string> sources;
-  for (int i = 10; i < 18; ++i) sources.push_back("127.0.0." + std::to_string(i));
+  loadns::test::tcp_listener listener(ipv6 ? "::1" : "127.0.0.1");
+  std::vector<std::string> sources;  // IPv6 loopback has one address: ::1
+  for (int i = 10; i < 18 && !ipv6; ++i) sources.push_back("127.0.0." + std::to_string(i));
   loadns::test::connection_set conns(listener, {}, sources);
   const auto t0 = clock_type::now();
   conns.open(n);
   const auto t1 = clock_type::now();
-  std::printf("opened %zu connections to 127.0.0.1:%u in %.2f s (%ld sockets on the port per ss)\n",
-              n, listener.port(), std::chrono::duration<double>(t1 - t0).count(),
+  std::printf("opened %zu connections to %s port %u in %.2f s (%ld sockets on the port per ss)\n",
+              n, listener.ip().c_str(), listener.port(),
+              std::chrono::duration<double>(t1 - t0).count(),
               loadns::test::ss_established(listener.port()));
 
   const socket_filter filter{{listener.port()}, std::nullopt};
