@@ -8,7 +8,10 @@ namespace loadns::dns {
 errc read_query(std::span<const std::uint8_t> msg, query& out) noexcept {
   out.id = header::id(msg);
   out.flags = header::flags(msg);
-  out.q = question{};
+  // Reset what a reused `out` may hold; the name buffers are overwritten by the reads.
+  out.q.wire = {};
+  out.q.lower_length = 0;
+  out.q.qtype = out.q.qclass = 0;
   out.opt = edns{};
   out.question_ok = false;
   if (header::qdcount(msg) != 1) return errc::bad_qdcount;

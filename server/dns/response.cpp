@@ -10,6 +10,9 @@ namespace {
 
 constexpr std::size_t max_pointer_target = 0x3FFF;
 constexpr std::uint16_t pointer_mark = 0xC000;
+// RFC 1035 4.1.1: opcode and RD are copied; RFC 4035 3.1.6: so is CD. AA, TC, RA, Z, AD and
+// the RCODE start clear.
+constexpr std::uint16_t copied_flags = header::opcode_mask | header::rd | header::cd;
 
 // Octets of an uncompressed wire name at the front of `wire`.
 std::size_t name_length(std::span<const std::uint8_t> wire) noexcept {
@@ -27,8 +30,7 @@ response::response(std::span<std::uint8_t> out, std::size_t limit) noexcept
 
 bool response::start(std::uint16_t id, std::uint16_t query_flags) noexcept {
   id_ = id;
-  flags_ =
-      static_cast<std::uint16_t>(header::qr | (query_flags & (header::opcode_mask | header::rd)));
+  flags_ = static_cast<std::uint16_t>(header::qr | (query_flags & copied_flags));
   for (std::size_t i = 0; i < header::size; ++i) w_.u8(0);
   started_ = w_.ok();
   return started_;

@@ -29,8 +29,8 @@ class response {
   response(std::span<std::uint8_t> out, std::size_t limit) noexcept;
 
   /// Writes the header of a response to a query with `id` and `query_flags`: QR set, opcode
-  /// and RD copied (RFC 1035 4.1.1), everything else clear, all counts zero. False when the
-  /// buffer cannot hold a header.
+  /// and RD copied (RFC 1035 4.1.1), CD copied (RFC 4035 3.1.6), everything else clear, all
+  /// counts zero. False when the buffer cannot hold a header.
   bool start(std::uint16_t id, std::uint16_t query_flags) noexcept;
 
   /// Sets header flags (aa, tc) on top of what start() copied.

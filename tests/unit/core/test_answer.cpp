@@ -121,11 +121,19 @@ TEST_CASE("A at a service: one backend of the family, authoritative, owner = the
   CHECK_FALSE(s.info.edns);
 }
 
-TEST_CASE("RD clear stays clear") {
+TEST_CASE("RD clear stays clear; CD is copied (RFC 4035 3.1.6); AD and Z are not") {
   server s;
   test::query_options o;
   o.rd = false;
   CHECK_FALSE(s.ask("api.example.com", A, o).rd);
+  CHECK_FALSE(s.ask("api.example.com", A).cd);
+  o.cd = true;
+  bytes q = test::make_query("api.example.com", o);
+  q[3] |= 0x60;  // AD and Z
+  auto m = s.ask(q);
+  CHECK(m.cd);
+  CHECK_FALSE(m.ad);
+  CHECK_FALSE(m.z);
 }
 
 TEST_CASE("the question is echoed exactly as sent (0x20) and answers use that spelling") {
