@@ -9,6 +9,21 @@
 --   backend_status   a view for people: effective state, utilisation, report age
 -- Names are stored lower case without a trailing dot (DNS matching is case-insensitive,
 -- RFC 4343). Changes operators make send NOTIFY loadns_changed; load reports do not.
+--
+-- Cookbook:
+--   INSERT INTO loadns.zones (name, nameservers)
+--        VALUES ('example.com', '{ns1.example.com,ns2.example.com}');
+--   INSERT INTO loadns.records (name, type, data) VALUES ('ns1.example.com', 'A', '192.0.2.53');
+--   INSERT INTO loadns.services (name) VALUES ('api.example.com');   -- zone found from the name
+--   INSERT INTO loadns.backends (service, name, address)              -- a backend without agent
+--        VALUES ('api.example.com', 'web1', '192.0.2.10');
+--   UPDATE loadns.backends SET enabled = false WHERE name = 'web1';   -- take out of rotation
+--   UPDATE loadns.backends SET draining = true WHERE name = 'web1';   -- no new clients
+--   UPDATE loadns.backends SET capacity = 5000 WHERE name = 'web1';   -- overrides --capacity
+--   UPDATE loadns.services SET ttl = 10, answers = 2 WHERE name = 'api.example.com';
+--   SELECT * FROM loadns.backend_status ORDER BY service, name;       -- who is served, and why
+--   CREATE ROLE agent LOGIN PASSWORD '...' IN ROLE loadns_agent;      -- for loadns-agent
+--   CREATE ROLE dns LOGIN PASSWORD '...' IN ROLE loadns_server;       -- for loadns-server
 
 CREATE SCHEMA IF NOT EXISTS loadns;
 

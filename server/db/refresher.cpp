@@ -264,6 +264,9 @@ void refresher::impl::poll_database() {
 // Sleeps until `deadline`, a notification, or stop(). Notifications are read (and dispatched to
 // the listener) here; a broken connection surfaces as pqxx::broken_connection.
 void refresher::impl::wait_until(steady::time_point deadline) {
+  // A notification that arrived during the last poll was read off the socket by libpq with the
+  // results and waits in its queue: the socket will not signal it again.
+  if (conn) conn->get_notifs();
   while (!stopping.load(std::memory_order_acquire) && !pending_notify) {
     std::array<pollfd, 2> fds{};
     fds[0] = pollfd{wake_fd, POLLIN, 0};
