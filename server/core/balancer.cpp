@@ -22,6 +22,11 @@ double share_of(const backend& b) noexcept {
   return b.weight > 0 ? b.weight : 1.0;
 }
 
+/// Uniform in [0, n) from 32 random bits, without division (Lemire's multiply-shift).
+std::uint32_t random_index(std::uint64_t r, std::size_t n) noexcept {
+  return static_cast<std::uint32_t>(((r & 0xffff'ffffULL) * n) >> 32);
+}
+
 }  // namespace
 
 /// The candidates of one (service, family) as this thread orders them, for one snapshot.
@@ -58,10 +63,10 @@ struct balancer::selector {
   // least_load: the radix heap over candidate positions.
   std::vector<std::uint64_t> keys;        ///< cached key per position
   std::vector<std::uint32_t> next;        ///< list link per position (buckets 0..63)
-  std::vector<std::uint32_t> bag;         ///< positions whose key == last_
-  std::vector<std::uint32_t> below;       ///< positions whose key < last_ (multi-answer leftovers)
+  std::vector<std::uint32_t> bag;         ///< positions whose key == last
+  std::vector<std::uint32_t> below;       ///< positions whose key < last (multi-answer leftovers)
   std::vector<std::uint32_t> chosen;      ///< multi-answer scratch
-  std::array<std::uint32_t, 64> heads{};  ///< bucket b: key ^ last_ has its top bit at b
+  std::array<std::uint32_t, 64> heads{};  ///< bucket b: key ^ last has its top bit at b
   std::uint64_t mask = 0;                 ///< bit b set: bucket b is not empty
   std::uint64_t last = 0;                 ///< the key of the bag; never decreases
   std::size_t next_at = npos;  ///< the bag member the next pick takes, drawn (and prefetched) early
@@ -133,7 +138,7 @@ struct balancer::selector {
       return p;
     }
     const std::size_t at =
-        next_at < bag.size() ? next_at : random_below(owner.next_random(), bag.size());
+        next_at < bag.size() ? next_at : random_index(owner.next_random(), bag.size());
     next_at = npos;
     const std::uint32_t p = bag[at];
     bag[at] = bag.back();
@@ -146,7 +151,7 @@ struct balancer::selector {
   /// waiting for one is most of a pick's cost otherwise.
   void prepare_next(balancer& owner) noexcept {
     if (bag.empty()) return;
-    next_at = random_below(owner.next_random(), bag.size());
+    next_at = random_index(owner.next_random(), bag.size());
     if (const auto* c = infos[bag[next_at]].counter) c->prefetch();
   }
 
@@ -158,19 +163,14 @@ struct balancer::selector {
     for (int round = 0;; ++round) {
       const std::uint32_t p = take_min(owner);
       const std::uint64_t now_key = actual_key(p);
-      if (now_key <= keys[p] || round == 64 || size() == 0) return p;
+      if (now_key <= keys[p] || round == 64 || empty()) return p;
       keys[p] = now_key;
       insert(p);
     }
   }
 
-  std::size_t size() const noexcept {
-    return bag.size() + below.size() + static_cast<std::size_t>(mask != 0);
-  }
-
-  static std::size_t random_below(std::uint64_t r, std::size_t n) noexcept {
-    return static_cast<std::size_t>(((r & 0xffff'ffffULL) * n) >> 32);
-  }
+  /// Nothing left besides what was taken out.
+  bool empty() const noexcept { return bag.empty() && below.empty() && mask == 0; }
 };
 
 balancer::balancer(std::uint64_t seed) : rng_(seed ^ 0x9e37'79b9'7f4a'7c15ULL) {}
@@ -184,15 +184,6 @@ std::uint64_t balancer::next_random() noexcept {
   z = (z ^ (z >> 27)) * 0x94d0'49bb'1331'11ebULL;
   return z ^ (z >> 31);
 }
-
-namespace {
-
-/// Uniform in [0, n) without division (Lemire's multiply-shift).
-std::uint32_t random_index(std::uint64_t r, std::size_t n) noexcept {
-  return static_cast<std::uint32_t>(((r & 0xffff'ffffULL) * n) >> 32);
-}
-
-}  // namespace
 
 balancer::selector* balancer::selector_for(const snapshot& snap, const service& svc, family fam,
                                            clock::time_point now) noexcept {

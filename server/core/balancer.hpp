@@ -7,7 +7,9 @@
 // One balancer per worker thread, never shared: the answer counters are shared atomics, and
 // each thread keeps its own selection structure per (service, family), rebuilt lazily when it
 // first sees a new snapshot. pick() takes no lock, allocates nothing, throws nothing, and
-// does not scan the backends: least_load is a lazy min-heap (amortised O(log n)).
+// does not scan the backends: least_load keeps a monotone priority queue (a radix heap whose
+// minimum level is a bag picked from at random), O(1) per pick while loads are level and
+// amortised O(log of the load spread) otherwise; see balancer.cpp.
 
 #include <atomic>
 #include <cstddef>

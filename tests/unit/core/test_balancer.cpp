@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -282,6 +283,62 @@ TEST_CASE("answers > 1: distinct backends, lowest load first") {
   }
 }
 
+TEST_CASE("least_load agrees with a brute-force scan over random shares and answer counts") {
+  // Mixed capacities and weights, uneven connections, 1 to 4 answers per response: before
+  // every pick, compute each backend's predicted load by hand and check that the balancer
+  // took the lowest ones, in order, within one key unit (one answer of the largest share).
+  std::mt19937_64 rng(20240601);
+  for (int round = 0; round < 20; ++round) {
+    counter_registry reg;
+    std::vector<spec> specs;
+    const std::optional<std::int64_t> capacities[] = {std::nullopt, 100, 250, 1000, 4000};
+    const double weights[] = {1.0, 0.5, 2.0, 3.0};
+    const int n = 1 + static_cast<int>(rng() % 60);
+    for (std::int64_t id = 1; id <= n; ++id) {
+      spec sp{id, static_cast<std::int64_t>(rng() % 3000)};
+      sp.capacity = capacities[rng() % 5];
+      sp.weight = weights[rng() % 4];
+      sp.reported_at = t0 - 10s;  // every answer below is after the report
+      specs.push_back(sp);
+    }
+    auto snap = make_snapshot(reg, 1, specs);
+    const auto& backends = snap->services[0].backends[0];
+    double largest = 0;
+    for (const auto& b : backends) {
+      largest = std::max(largest, b.capacity ? static_cast<double>(*b.capacity) : b.weight);
+    }
+    auto load = [&](const backend& b) {
+      const double share = b.capacity ? static_cast<double>(*b.capacity) : b.weight;
+      return (static_cast<double>(b.connections) + static_cast<double>(b.answers->total())) / share;
+    };
+    const double unit = 1.0 / largest + 1e-9;
+    balancer bal(static_cast<std::uint64_t>(round));
+    for (int i = 0; i < 3000; ++i) {
+      std::vector<double> before;
+      for (const auto& b : backends) before.push_back(load(b));
+      std::array<const backend*, 4> out{};
+      const std::size_t want = 1 + rng() % 4;
+      const std::size_t got =
+          bal.pick(*snap, snap->services[0], family::v4, std::span(out).first(want), t0 + 1s);
+      REQUIRE(got == std::min<std::size_t>(want, backends.size()));
+      std::set<const backend*> distinct(out.begin(), out.begin() + static_cast<long>(got));
+      REQUIRE(distinct.size() == got);
+      // The chosen are the lowest: none of them is above any backend left out.
+      double highest_chosen = 0;
+      for (std::size_t j = 0; j < got; ++j) {
+        const double l = before[static_cast<std::size_t>(out[j] - backends.data())];
+        highest_chosen = std::max(highest_chosen, l);
+        if (j > 0) {  // and in increasing order
+          CHECK(before[static_cast<std::size_t>(out[j - 1] - backends.data())] <= l + unit);
+        }
+      }
+      for (std::size_t b = 0; b < backends.size(); ++b) {
+        if (!distinct.contains(&backends[b])) CHECK(highest_chosen <= before[b] + unit);
+      }
+    }
+  }
+}
+
 TEST_CASE("least_connections ignores answers: the herd goes to one backend") {
   counter_registry reg;
   auto snap = make_snapshot(reg, 1, {{1, 1000}, {2, 1000}, {3, 0}}, policy::least_connections);
@@ -314,6 +371,23 @@ TEST_CASE("a new snapshot generation rebuilds the selection") {
   CHECK(pick_many(bal, *snap1, 10, t0)[1] == 10);
   auto snap2 = make_snapshot(reg, 2, {{1, 5000, t0}, {2, 1000, t0}});
   CHECK(pick_many(bal, *snap2, 10, t0 + 1s)[2] == 10);
+}
+
+TEST_CASE("least_load sees answers another thread's balancer gave before choosing") {
+  counter_registry reg;
+  // Balancer a sees backends 1 (1000), 2 and 3 (newcomers); b, another worker, sees 1 and 3
+  // only, through the same counters.
+  auto snap_a = make_snapshot(reg, 1, {{1, 1000}, {2, 0}, {3, 0}});
+  auto snap_b = make_snapshot(reg, 1, {{1, 1000}, {3, 0}});
+  balancer a(21), b(22);
+  auto got = pick_many(a, *snap_a, 2, t0);
+  CHECK(got[2] == 1);
+  CHECK(got[3] == 1);
+  got = pick_many(b, *snap_b, 999, t0);
+  CHECK(got[3] == 999);  // backend 3 is now at 1000
+  // a still remembers 3 at 1; it must re-read the counter and answer with 2.
+  got = pick_many(a, *snap_a, 20, t0);
+  CHECK(got[2] == 20);
 }
 
 TEST_CASE("two threads picking at once keep the total balanced") {
