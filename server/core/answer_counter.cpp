@@ -37,18 +37,20 @@ answer_counter::answer_counter()
 }
 
 void answer_counter::add_to_ring(std::uint64_t bucket, std::uint64_t n) noexcept {
+  // Rare (a bucket closing, or a clock read a little behind another thread's), so the
+  // ordering is strong: a since() that sees this write also sees the roll that made it.
   auto& slot = ring_[bucket % bucket_count];
-  std::uint64_t v = slot.load(std::memory_order_relaxed);
+  std::uint64_t v = slot.load(std::memory_order_acquire);
   for (;;) {
     if ((v & ~count_mask) == tag_of(bucket)) {
       // A count never reaches 2^32 in 100 ms, so it cannot carry into the tag.
-      slot.fetch_add(n, std::memory_order_relaxed);
+      slot.fetch_add(n, std::memory_order_acq_rel);
       return;
     }
     // Recycled for a newer bucket already (`bucket` is a whole ring old): total() has it.
     if ((v >> 32) > (bucket & count_mask)) return;
     // An old lap's bucket: start it afresh. On failure `v` is reloaded and we look again.
-    if (slot.compare_exchange_weak(v, tag_of(bucket) | n, std::memory_order_relaxed)) return;
+    if (slot.compare_exchange_weak(v, tag_of(bucket) | n, std::memory_order_acq_rel)) return;
   }
 }
 
@@ -95,7 +97,7 @@ std::uint64_t answer_counter::sum(std::uint64_t first, std::uint64_t last) const
     total = 0;
     for (std::uint64_t b = first; b <= last; ++b) {
       // Tags are compared in 32 bits, as add() stores them.
-      total += count_in(ring_[b % bucket_count].load(std::memory_order_relaxed), b & count_mask);
+      total += count_in(ring_[b % bucket_count].load(std::memory_order_acquire), b & count_mask);
       total += count_in(r, b & count_mask);
     }
     if (quiet && moving_.load(std::memory_order_acquire) == 0 &&
