@@ -27,7 +27,7 @@ TEST_CASE("spread: counts and shares by address, largest first") {
   CHECK(text.find("TIMEOUT") != std::string::npos);
 }
 
-TEST_CASE("spread: equal counts keep address order; empty tally") {
+TEST_CASE("spread: equal counts keep address order, and an empty tally") {
   spread s;
   s.add_answer("192.0.2.9");
   s.add_answer("192.0.2.1");
