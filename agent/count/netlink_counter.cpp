@@ -39,6 +39,7 @@ netlink_counter::~netlink_counter() {
 void netlink_counter::build_requests() {
   request_v4_ = build_dump_request(ip_family::v4, bytecode_, 0);
   request_v6_ = build_dump_request(ip_family::v6, bytecode_, 0);
+  request_all_ = build_all_families_request(bytecode_, 0);
 }
 
 std::error_code netlink_counter::open() noexcept {
@@ -56,7 +57,7 @@ void netlink_counter::close() noexcept {
   fd_ = -1;
 }
 
-std::error_code netlink_counter::dump(std::span<std::uint8_t> request,
+std::error_code netlink_counter::dump(std::span<std::uint8_t> request, dump_kind kind,
                                       count_result& into) noexcept {
   const std::uint32_t seq = ++seq_;
   set_request_seq(request, seq);
@@ -81,7 +82,8 @@ std::error_code netlink_counter::dump(std::span<std::uint8_t> request,
       return make_error_code(std::errc::message_size);
     }
     const dump_chunk chunk = parse_dump_datagram(
-        std::span<const std::uint8_t>(buffer_.data(), static_cast<std::size_t>(n)), seq, filter_);
+        std::span<const std::uint8_t>(buffer_.data(), static_cast<std::size_t>(n)), seq, filter_,
+        kind);
     into.examined += chunk.sockets;
     into.established += chunk.matched;
     switch (chunk.status) {
@@ -98,6 +100,28 @@ std::error_code netlink_counter::dump(std::span<std::uint8_t> request,
 }
 
 count_result netlink_counter::count() noexcept {
+  if (single_dump_) {
+    count_result result;
+    result.method = count_method::netlink;
+    if (auto ec = open()) {
+      result.error = ec;
+      return result;
+    }
+    const std::error_code ec = dump(request_all_, dump_kind::all_families, result);
+    if (!ec) return result;
+    close();
+    if (ec != std::errc::invalid_argument && ec != std::errc::no_such_file_or_directory &&
+        ec != std::errc::operation_not_supported && ec != std::errc::protocol_not_supported) {
+      result.error = ec;
+      return result;
+    }
+    // A kernel without the original inet_diag request: one dump per family from now on.
+    single_dump_ = false;
+  }
+  return count_per_family();
+}
+
+count_result netlink_counter::count_per_family() noexcept {
   count_result result;
   result.method = count_method::netlink;
   if (auto ec = open()) {
@@ -108,7 +132,7 @@ count_result netlink_counter::count() noexcept {
     auto& request = family == 0 ? request_v4_ : request_v6_;
     const std::uint64_t established = result.established;
     const std::uint64_t examined = result.examined;
-    std::error_code ec = dump(request, result);
+    std::error_code ec = dump(request, dump_kind::by_family, result);
     if (ec == std::errc::invalid_argument && !bytecode_.empty()) {
       // An old kernel refusing the program: filter in user space from now on. The socket
       // may still hold the rest of nothing, but start clean anyway.
@@ -121,7 +145,7 @@ count_result netlink_counter::count() noexcept {
         result.error = oc;
         return result;
       }
-      ec = dump(family == 0 ? request_v4_ : request_v6_, result);
+      ec = dump(family == 0 ? request_v4_ : request_v6_, dump_kind::by_family, result);
     }
     if (ec && family == 1 &&
         (ec == std::errc::no_such_file_or_directory ||

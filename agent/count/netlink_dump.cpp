@@ -28,6 +28,9 @@ static_assert(offsetof(inet_diag_sockid, idiag_sport) == 0 &&
               offsetof(inet_diag_sockid, idiag_src) == 4 &&
               offsetof(inet_diag_sockid, idiag_dst) == 20);
 static_assert(sizeof(inet_diag_req_v2) == 56);
+static_assert(sizeof(inet_diag_req) == 60);
+static_assert(offsetof(inet_diag_req, id) == 4 && offsetof(inet_diag_req, idiag_states) == 52 &&
+              offsetof(inet_diag_req, idiag_dbs) == 56);
 static_assert(offsetof(inet_diag_req_v2, idiag_states) == 4 && offsetof(inet_diag_req_v2, id) == 8);
 
 constexpr std::size_t nlmsg_header = sizeof(nlmsghdr);
@@ -76,12 +79,46 @@ std::vector<std::uint8_t> build_dump_request(ip_family family,
   return out;
 }
 
+std::vector<std::uint8_t> build_all_families_request(std::span<const std::uint8_t> bytecode,
+                                                     std::uint32_t seq) {
+  const std::size_t attr_len = bytecode.empty() ? 0 : align4(sizeof(nlattr) + bytecode.size());
+  const std::size_t len = nlmsg_header + sizeof(inet_diag_req) + attr_len;
+  std::vector<std::uint8_t> out;
+  out.reserve(len);
+
+  append(out, static_cast<std::uint32_t>(len));                         // nlmsg_len
+  append(out, static_cast<std::uint16_t>(TCPDIAG_GETSOCK));             // nlmsg_type
+  append(out, static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_DUMP));  // nlmsg_flags
+  append(out, seq);                                                     // nlmsg_seq
+  append(out, std::uint32_t{0});                                        // nlmsg_pid
+
+  // struct inet_diag_req. The kernel ignores idiag_family for this dump (it walks every
+  // family); src_len and dst_len only matter for a lookup of one socket.
+  append(out, static_cast<std::uint8_t>(AF_INET));  // idiag_family
+  append(out, std::uint8_t{0});                     // idiag_src_len
+  append(out, std::uint8_t{0});                     // idiag_dst_len
+  append(out, std::uint8_t{0});                     // idiag_ext: none
+  out.resize(out.size() + sizeof(inet_diag_sockid), 0);
+  append(out, static_cast<std::uint32_t>(1U << TCP_ESTABLISHED));  // idiag_states
+  append(out, std::uint32_t{0});                                   // idiag_dbs
+
+  if (!bytecode.empty()) {
+    append(out, static_cast<std::uint16_t>(sizeof(nlattr) + bytecode.size()));
+    append(out, static_cast<std::uint16_t>(INET_DIAG_REQ_BYTECODE));
+    out.insert(out.end(), bytecode.begin(), bytecode.end());
+    out.resize(len, 0);
+  }
+  return out;
+}
+
 void set_request_seq(std::span<std::uint8_t> request, std::uint32_t seq) noexcept {
   if (request.size() >= nlmsg_header) std::memcpy(request.data() + 8, &seq, sizeof seq);
 }
 
 dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint32_t seq,
-                               const socket_filter& filter) noexcept {
+                               const socket_filter& filter, dump_kind kind) noexcept {
+  const std::uint16_t socket_type =
+      kind == dump_kind::by_family ? SOCK_DIAG_BY_FAMILY : TCPDIAG_GETSOCK;
   dump_chunk result;
   std::size_t at = 0;
   while (datagram.size() - at >= nlmsg_header) {
@@ -99,6 +136,26 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
     at += align4(len) < datagram.size() - at ? align4(len) : datagram.size() - at;
     if (msg_seq != seq) continue;
 
+    if (type == socket_type) {
+      const std::uint8_t family = payload.u8();
+      const std::uint8_t state = payload.u8();
+      payload.skip(2);  // timer, retrans
+      const std::uint16_t sport = payload.u16_be();
+      payload.skip(2);  // dport
+      std::array<std::uint8_t, 16> src{};
+      payload.bytes(src.data(), src.size());
+      payload.skip(sizeof(inet_diag_msg) - 4 - 4 - 16);  // dst .. inode: must be present
+      if (!payload.ok()) {
+        result.status = dump_status::malformed;
+        return result;
+      }
+      ++result.sockets;
+      if (state != TCP_ESTABLISHED) continue;
+      if (family != AF_INET && family != AF_INET6) continue;
+      const ip_family fam = family == AF_INET ? ip_family::v4 : ip_family::v6;
+      if (filter.matches(fam, sport, src)) ++result.matched;
+      continue;
+    }
     switch (type) {
       case NLMSG_DONE: {
         // Since Linux 4.x the DONE payload carries the dump's return value; negative = failed.
@@ -121,26 +178,6 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
         result.status = dump_status::error;
         result.error = -err;
         return result;
-      }
-      case SOCK_DIAG_BY_FAMILY: {
-        const std::uint8_t family = payload.u8();
-        const std::uint8_t state = payload.u8();
-        payload.skip(2);  // timer, retrans
-        const std::uint16_t sport = payload.u16_be();
-        payload.skip(2);  // dport
-        std::array<std::uint8_t, 16> src{};
-        payload.bytes(src.data(), src.size());
-        payload.skip(sizeof(inet_diag_msg) - 4 - 4 - 16);  // dst .. inode: must be present
-        if (!payload.ok()) {
-          result.status = dump_status::malformed;
-          return result;
-        }
-        ++result.sockets;
-        if (state != TCP_ESTABLISHED) continue;
-        if (family != AF_INET && family != AF_INET6) continue;
-        const ip_family fam = family == AF_INET ? ip_family::v4 : ip_family::v6;
-        if (filter.matches(fam, sport, src)) ++result.matched;
-        continue;
       }
       default:
         continue;  // NLMSG_NOOP and anything new: nothing to count

@@ -20,6 +20,17 @@ namespace loadns::agent {
                                                            std::span<const std::uint8_t> bytecode,
                                                            std::uint32_t seq);
 
+/// The same dump for both address families in one walk of the kernel's socket table, through
+/// the original inet_diag request (TCPDIAG_GETSOCK with struct inet_diag_req, which the kernel
+/// serves as an AF_UNSPEC dump, net/ipv4/inet_diag.c inet_diag_dump_compat). TCP sockets of
+/// both families share one hash table, so this halves the kernel's walk; replies come with
+/// nlmsg_type TCPDIAG_GETSOCK instead of SOCK_DIAG_BY_FAMILY (dump_kind::all_families).
+[[nodiscard]] std::vector<std::uint8_t> build_all_families_request(
+    std::span<const std::uint8_t> bytecode, std::uint32_t seq);
+
+/// Which request a dump answers, hence which message type carries its sockets.
+enum class dump_kind : std::uint8_t { by_family, all_families };
+
 /// Rewrites the sequence number of a request made by build_dump_request().
 void set_request_seq(std::span<std::uint8_t> request, std::uint32_t seq) noexcept;
 
@@ -43,7 +54,7 @@ struct dump_chunk {
 /// endpoint matches `filter` (the kernel already filtered; this keeps the count right when it
 /// did not).
 [[nodiscard]] dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram,
-                                             std::uint32_t seq,
-                                             const socket_filter& filter) noexcept;
+                                             std::uint32_t seq, const socket_filter& filter,
+                                             dump_kind kind = dump_kind::by_family) noexcept;
 
 }  // namespace loadns::agent

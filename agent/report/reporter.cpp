@@ -15,7 +15,7 @@ constexpr const char* statement = "loadns_report";
 std::string one_line(std::string_view text) {
   std::string out;
   for (const char c : text) {
-    if (c == '\n' || c == '\r') {
+    if (c == '\n' || c == '\r' || c == '\t') {
       if (!out.empty() && out.back() != ' ') out += ' ';
     } else {
       out += c;

@@ -125,10 +125,14 @@ int main(int argc, char** argv) {
   netlink_counter nl(filter);
   proc_counter pc(filter);
   std::printf("per count, mean of %d:\n", rounds);
-  measure("netlink", nl, rounds, n);
+  measure("netlink (one dump, both families)", nl, rounds, n);
+  netlink_counter per_family(filter);
+  per_family.use_per_family_dumps();
+  measure("netlink (one dump per family)", per_family, rounds, n);
   measure("proc", pc, rounds, n);
   // The walk alone: a port nobody uses, so the kernel visits every socket and sends none.
   netlink_counter idle({{1}, std::nullopt});
+  idle.count();
   measure("netlink, no socket matching", idle, rounds, 0);
 
   if (!agent.empty()) {
@@ -145,8 +149,11 @@ int main(int argc, char** argv) {
     const double cpu0 = process_cpu(pid);
     std::this_thread::sleep_for(std::chrono::seconds(3));
     const double cpu1 = process_cpu(pid);
-    std::printf("loadns-agent: VmRSS %ld kB, VmHWM %ld kB, cpu %.2f ms per 100 ms interval\n",
-                status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM"), (cpu1 - cpu0) * 1000.0 / 30);
+    std::printf(
+        "loadns-agent: VmRSS %ld kB (RssAnon %ld kB private, RssFile %ld kB shared libraries), "
+        "VmHWM %ld kB, cpu %.2f ms per 100 ms interval\n",
+        status_kb(pid, "VmRSS"), status_kb(pid, "RssAnon"), status_kb(pid, "RssFile"),
+        status_kb(pid, "VmHWM"), (cpu1 - cpu0) * 1000.0 / 30);
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);

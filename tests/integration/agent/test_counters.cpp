@@ -49,6 +49,14 @@ void check_count(const socket_filter& f, std::uint64_t expected, long ss) {
   CHECK(n.method == count_method::netlink);
   CHECK(n.established == expected);
   CHECK(nl.kernel_filter());  // the kernel accepted the bytecode
+  CHECK(nl.single_dump());    // and the one dump for both families
+
+  netlink_counter per_family(f);
+  per_family.use_per_family_dumps();
+  const count_result pf = steady_count(per_family, expected);
+  REQUIRE_MESSAGE(pf, pf.error.message());
+  CHECK(pf.established == expected);
+  CHECK(per_family.kernel_filter());
 
   proc_counter pc(f);
   const count_result p = steady_count(pc, expected);

@@ -224,3 +224,45 @@ TEST_CASE("unknown message types and families are ignored") {
   CHECK(c.status == dump_status::more);
   CHECK(c.matched == 1);
 }
+
+TEST_CASE("the all-families request: TCPDIAG_GETSOCK with inet_diag_req and the bytecode") {
+  const auto bc = build_inet_diag_bytecode(port_8080);
+  REQUIRE(bc);
+  const auto req = build_all_families_request(*bc, 9);
+  REQUIRE(req.size() == nl_hdr + sizeof(inet_diag_req) + nla_hdr + bc->size());
+  nlmsghdr h{};
+  std::memcpy(&h, req.data(), sizeof h);
+  CHECK(h.nlmsg_len == req.size());
+  CHECK(h.nlmsg_type == TCPDIAG_GETSOCK);
+  CHECK(h.nlmsg_flags == (NLM_F_REQUEST | NLM_F_DUMP));
+  CHECK(h.nlmsg_seq == 9);
+  inet_diag_req r{};
+  std::memcpy(&r, req.data() + nl_hdr, sizeof r);
+  CHECK(r.idiag_states == (1U << TCP_ESTABLISHED));
+  CHECK(r.idiag_ext == 0);
+  CHECK(r.idiag_dbs == 0);
+  nlattr a{};
+  std::memcpy(&a, req.data() + nl_hdr + sizeof r, sizeof a);
+  CHECK(a.nla_type == INET_DIAG_REQ_BYTECODE);
+  CHECK(a.nla_len == nla_hdr + bc->size());
+}
+
+TEST_CASE("an all-families dump answers with TCPDIAG_GETSOCK messages of both families") {
+  datagram d;
+  inet_diag_msg m{};
+  m.idiag_family = AF_INET6;
+  m.idiag_state = TCP_ESTABLISHED;
+  m.id.idiag_sport = htons(8080);
+  REQUIRE(inet_pton(AF_INET6, "::1", m.id.idiag_src) == 1);
+  d.message(TCPDIAG_GETSOCK, &m, sizeof m);
+  m.idiag_family = AF_INET;
+  std::memset(m.id.idiag_src, 0, sizeof m.id.idiag_src);
+  REQUIRE(inet_pton(AF_INET, "127.0.0.1", m.id.idiag_src) == 1);
+  d.message(TCPDIAG_GETSOCK, &m, sizeof m);
+  d.socket(AF_INET, TCP_ESTABLISHED, "127.0.0.1", 8080);  // SOCK_DIAG_BY_FAMILY: not this dump
+  const dump_chunk c = parse_dump_datagram(d.span(), seq, port_8080, dump_kind::all_families);
+  CHECK(c.sockets == 2);
+  CHECK(c.matched == 2);
+  // And the other way round: a per-family dump ignores TCPDIAG_GETSOCK messages.
+  CHECK(parse_dump_datagram(d.span(), seq, port_8080).matched == 1);
+}
