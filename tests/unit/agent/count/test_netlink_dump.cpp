@@ -40,7 +40,7 @@ struct datagram {
     const std::size_t at = bytes.size();
     bytes.resize(at + align4(nl_hdr + size), 0);
     std::memcpy(bytes.data() + at, &h, sizeof h);
-    std::memcpy(bytes.data() + at + nl_hdr, payload, size);
+    if (size != 0) std::memcpy(bytes.data() + at + nl_hdr, payload, size);
   }
 
   void socket(int family, std::uint8_t state, const char* src, std::uint16_t sport,
