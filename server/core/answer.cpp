@@ -44,14 +44,18 @@ class ladder {
   /// A whole RRset in the answer; false (and truncated) when it does not fit.
   bool answer_rrset(const owner& o, const rrset& set) noexcept {
     for (const auto& rd : set.rdata) {
-      if (!add(section::answer, o, set.type, set.ttl, rd)) return truncate();
+      if (!add(section::answer, o, set.type, set.ttl, rd)) {
+        return truncate();
+      }
     }
     return true;
   }
   /// Additional data is optional: what does not fit is left out without TC (RFC 2181 9).
   void additional(const std::vector<extra_record>& extra) noexcept {
     for (const auto& x : extra) {
-      if (!r_.add(section::additional, x.owner, x.type, x.ttl, x.rdata)) return;
+      if (!r_.add(section::additional, x.owner, x.type, x.ttl, x.rdata)) {
+        return;
+      }
     }
   }
   /// RFC 2181 9: required data did not fit; send the question alone with TC so that the
@@ -82,7 +86,9 @@ class ladder {
 bool ladder::service_answer(const owner& o, const service& svc, family fam) noexcept {
   const auto& list = svc.backends[static_cast<std::size_t>(fam)];
   const std::size_t want = std::min({std::size_t{svc.answers}, list.size(), max_service_answers});
-  if (want == 0) return false;
+  if (want == 0) {
+    return false;
+  }
   const std::size_t address_length = fam == family::v4 ? 4 : 16;
   const std::uint16_t rrtype = fam == family::v4 ? type::a : type::aaaa;
   // Each record: owner pointer 2, type 2, class 2, TTL 4, RDLENGTH 2, address. Check before
@@ -93,7 +99,9 @@ bool ladder::service_answer(const owner& o, const service& svc, family fam) noex
   }
   std::array<const backend*, max_service_answers> picked{};
   const std::size_t n = bal_.pick(snap_, svc, fam, std::span(picked).first(want));
-  if (n == 0) return false;
+  if (n == 0) {
+    return false;
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const auto address = std::span<const std::uint8_t>(picked[i]->address).first(address_length);
     if (!add(section::answer, o, rrtype, svc.ttl, address)) {
@@ -112,8 +120,12 @@ void ladder::resolve(match_result m) noexcept {
     // ANY gets the same (RFC 8482 4.2: one RRset suffices), IPv4 unless there is none.
     if (m.svc != nullptr && (qtype_ == type::a || qtype_ == type::aaaa || qtype_ == type::any)) {
       family fam = qtype_ == type::aaaa ? family::v6 : family::v4;
-      if (qtype_ == type::any && m.svc->backends[0].empty()) fam = family::v6;
-      if (service_answer(o, *m.svc, fam)) return;
+      if (qtype_ == type::any && m.svc->backends[0].empty()) {
+        fam = family::v6;
+      }
+      if (service_answer(o, *m.svc, fam)) {
+        return;
+      }
       // No backend of the family: the name exists, the type does not (RFC 2308 2.2).
       return negative(z, rcode::noerror);
     }
@@ -124,7 +136,9 @@ void ladder::resolve(match_result m) noexcept {
       if (n.apex && (qtype_ == type::soa || qtype_ == type::ns || qtype_ == type::any)) {
         const zone& apex_zone = snap_.zones.zone_at(n.zone);
         const rrset& set = qtype_ == type::ns ? apex_zone.ns : apex_zone.soa;
-        if (answer_rrset(o, set)) additional(set.additional);
+        if (answer_rrset(o, set)) {
+          additional(set.additional);
+        }
         return;
       }
       // A CNAME answers every other type: it goes in the answer and the search restarts at
@@ -132,11 +146,17 @@ void ladder::resolve(match_result m) noexcept {
       // resolver follows. ANY gets the CNAME alone (RFC 8482).
       const rrset* cname = n.find(type::cname);
       if (cname != nullptr && qtype_ != type::cname) {
-        if (!answer_rrset(o, *cname)) return;
-        if (qtype_ == type::any || links == max_cname_chain) return;
+        if (!answer_rrset(o, *cname)) {
+          return;
+        }
+        if (qtype_ == type::any || links == max_cname_chain) {
+          return;
+        }
         const auto target = std::span<const std::uint8_t>(cname->rdata.front());
         const match_result next = match(snap_, target);
-        if (next.zn != &z) return;
+        if (next.zn != &z) {
+          return;
+        }
         m = next;
         o = owner{false, target};
         continue;
@@ -144,14 +164,18 @@ void ladder::resolve(match_result m) noexcept {
       const rrset* set =
           qtype_ == type::any ? (n.rrsets.empty() ? nullptr : &n.rrsets.front()) : n.find(qtype_);
       if (set != nullptr) {
-        if (answer_rrset(o, *set)) additional(set->additional);
+        if (answer_rrset(o, *set)) {
+          additional(set->additional);
+        }
         return;
       }
       // The name exists, or is an empty non-terminal (RFC 8020 2), but not the type: NODATA.
       return negative(z, rcode::noerror);
     }
     // A nonce name of a service asked for another type: it exists as far as anyone can tell.
-    if (m.svc != nullptr) return negative(z, rcode::noerror);
+    if (m.svc != nullptr) {
+      return negative(z, rcode::noerror);
+    }
     // No such name: NXDOMAIN with the SOA (RFC 2308 2.1), also at the end of a CNAME chain
     // (RFC 6604 2).
     return negative(z, rcode::nxdomain);
@@ -169,7 +193,9 @@ std::size_t finish(dns::response& r, answer_info& info) noexcept {
 std::size_t udp_limit(const dns::edns& opt) noexcept {
   // RFC 1035 4.2.1: 512 without EDNS; RFC 6891 6.2.5: smaller EDNS sizes mean 512; and no
   // more than this server advertises, to stay clear of fragmentation.
-  if (!opt.present) return dns::classic_udp_size;
+  if (!opt.present) {
+    return dns::classic_udp_size;
+  }
   return std::clamp(opt.udp_size, dns::classic_udp_size, dns::advertised_udp_size);
 }
 
@@ -179,10 +205,14 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
                    const snapshot* snap, balancer& bal, answer_info& info) noexcept {
   info = {};
   // RFC 1035 4.1.1: too short for a header: nothing to answer to. Drop.
-  if (query.size() < hdr::size) return 0;
+  if (query.size() < hdr::size) {
+    return 0;
+  }
   const std::uint16_t flags = hdr::flags(query);
   // RFC 1035 4.1.1: QR set means a response; answering it invites loops. Drop.
-  if ((flags & hdr::qr) != 0) return 0;
+  if ((flags & hdr::qr) != 0) {
+    return 0;
+  }
 
   const std::size_t stream_limit = std::min<std::size_t>(out.size(), 65535);
 
@@ -190,30 +220,42 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
   // rest are not); their sections may differ, so answer with the header alone.
   if (hdr::opcode_of(flags) != static_cast<std::uint8_t>(dns::opcode::query)) {
     dns::response r(out, t == transport::tcp ? stream_limit : dns::classic_udp_size);
-    if (!r.start(hdr::id(query), flags)) return 0;
+    if (!r.start(hdr::id(query), flags)) {
+      return 0;
+    }
     r.set_rcode(rcode::notimp);
     return finish(r, info);
   }
 
   dns::query q;
   const dns::errc err = dns::read_query(query, q);
-  if (q.question_ok) info.qtype = q.q.qtype;
+  if (q.question_ok) {
+    info.qtype = q.q.qtype;
+  }
   dns::response r(out, t == transport::tcp ? stream_limit : udp_limit(q.opt));
-  if (!r.start(q.id, q.flags)) return 0;
+  if (!r.start(q.id, q.flags)) {
+    return 0;
+  }
   // RFC 6891 7: a query with OPT gets OPT back, advertising our size; RFC 3225 3: DO copied;
   // undefined flags left clear (RFC 6891 6.1.4).
-  if (q.opt.present) r.set_edns({dns::advertised_udp_size, 0, q.opt.dnssec_ok});
+  if (q.opt.present) {
+    r.set_edns({dns::advertised_udp_size, 0, q.opt.dnssec_ok});
+  }
 
   // RFC 9619 / RFC 1035 4.1.2: exactly one well-formed question; RFC 6891 6.1.1: at most one
   // OPT, owned by the root, options inside it; RFC 7873 5.2.2: COOKIE of a valid length.
   // FORMERR, echoing the question when it could be read.
   if (err != dns::errc{}) {
-    if (q.question_ok) r.put_question(q.q);
+    if (q.question_ok) {
+      r.put_question(q.q);
+    }
     r.set_rcode(rcode::formerr);
     return finish(r, info);
   }
   // RFC 1035 4.1.1: the question is echoed exactly as sent (0x20 case included).
-  if (!r.put_question(q.q)) return 0;  // cannot happen: 12 + 259 < 512
+  if (!r.put_question(q.q)) {
+    return 0;  // cannot happen: 12 + 259 < 512
+  }
 
   // RFC 6891 6.1.3: an EDNS version above ours (0) gets BADVERS, with our version in OPT.
   if (q.opt.present && q.opt.version > 0) {

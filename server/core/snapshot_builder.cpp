@@ -18,7 +18,9 @@ using wire_name = std::vector<std::uint8_t>;
 bool to_wire(std::string_view text, wire_name& out) {
   dns::name_buffer buf;
   std::size_t n = dns::from_text(text, buf);
-  if (n <= 1) return false;  // invalid, or the root: nothing loadns serves
+  if (n <= 1) {
+    return false;  // invalid, or the root: nothing loadns serves
+  }
   out.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
   return true;
 }
@@ -48,8 +50,12 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
   return s;
 }
 
@@ -90,7 +96,9 @@ bool render_txt(std::string_view data, std::vector<std::uint8_t>& rdata, std::st
       }
       auto octet = static_cast<std::uint8_t>(c);
       if (c == '\\') {
-        if (i >= data.size()) break;
+        if (i >= data.size()) {
+          break;
+        }
         if (data[i] >= '0' && data[i] <= '9') {
           unsigned v = 0;
           auto r = std::from_chars(data.data() + i, data.data() + std::min(i + 3, data.size()), v);
@@ -116,7 +124,9 @@ bool render_txt(std::string_view data, std::vector<std::uint8_t>& rdata, std::st
     }
     rdata[length_at] = static_cast<std::uint8_t>(length);
   }
-  if (rdata.empty()) rdata.push_back(0);
+  if (rdata.empty()) {
+    rdata.push_back(0);
+  }
   return true;
 }
 
@@ -126,7 +136,9 @@ bool parse_address(std::string_view text, family& fam, std::array<std::uint8_t, 
   if (auto slash = s.find('/'); slash != std::string::npos) {
     std::string_view mask = std::string_view(s).substr(slash + 1);
     bool v6 = s.find(':') != std::string::npos;
-    if (mask != (v6 ? "128" : "32")) return false;
+    if (mask != (v6 ? "128" : "32")) {
+      return false;
+    }
     s.resize(slash);
   }
   out = {};
@@ -179,7 +191,9 @@ class builder {
     std::size_t at = strictly_below ? 1 + std::size_t{name[0]} : 0;
     for (; at < name.size() && name[at] != 0; at += 1 + std::size_t{name[at]}) {
       auto it = zone_by_name_.find(std::string(as_key(name).substr(at)));
-      if (it != zone_by_name_.end()) return it->second;
+      if (it != zone_by_name_.end()) {
+        return it->second;
+      }
     }
     return -1;
   }
@@ -188,7 +202,9 @@ class builder {
   name_node& node(const wire_name& name, std::uint32_t z, std::string_view text) {
     bool created = false;
     name_node& n = snap_->zones.insert(name, created);
-    if (!created) return n;
+    if (!created) {
+      return n;
+    }
     n.zone = z;
     n.text = std::string(text);
     const auto& apex = snap_->zones.zone_at(z).wire;
@@ -197,7 +213,9 @@ class builder {
          at += 1 + std::size_t{name[at]}) {
       bool made = false;
       name_node& ent = snap_->zones.insert(w.subspan(at), made);
-      if (!made) break;  // its ancestors exist already
+      if (!made) {
+        break;  // its ancestors exist already
+      }
       ent.zone = z;
       ent.text = dns::to_text(w.subspan(at));
     }
@@ -209,24 +227,36 @@ class builder {
       const std::string what = "zone " + quoted(row.name);
       zone z;
       z.name = row.name;
-      if (!to_wire(row.name, z.wire)) return fail(what + ": invalid name");
+      if (!to_wire(row.name, z.wire)) {
+        return fail(what + ": invalid name");
+      }
       if (!zone_by_name_.emplace(std::string(as_key(z.wire)), snap_->zones.zones().size()).second) {
         return fail(what + ": duplicate zone");
       }
       wire_name mname, rname;
-      if (!to_wire(row.mname, mname)) return fail(what + ": invalid mname " + quoted(row.mname));
-      if (!to_wire(row.rname, rname)) return fail(what + ": invalid rname " + quoted(row.rname));
-      if (row.nameservers.empty()) return fail(what + ": no nameservers (NS records)");
+      if (!to_wire(row.mname, mname)) {
+        return fail(what + ": invalid mname " + quoted(row.mname));
+      }
+      if (!to_wire(row.rname, rname)) {
+        return fail(what + ": invalid rname " + quoted(row.rname));
+      }
+      if (row.nameservers.empty()) {
+        return fail(what + ": no nameservers (NS records)");
+      }
       z.soa.type = dns::type::soa;
       z.soa.ttl = row.ttl;
       auto& soa = z.soa.rdata.emplace_back(mname);
       soa.insert(soa.end(), rname.begin(), rname.end());
-      for (auto v : {row.serial, row.refresh, row.retry, row.expire, row.minimum}) put32(soa, v);
+      for (auto v : {row.serial, row.refresh, row.retry, row.expire, row.minimum}) {
+        put32(soa, v);
+      }
       z.ns.type = dns::type::ns;
       z.ns.ttl = row.ttl;
       for (const auto& ns : row.nameservers) {
         wire_name w;
-        if (!to_wire(ns, w)) return fail(what + ": invalid nameserver " + quoted(ns));
+        if (!to_wire(ns, w)) {
+          return fail(what + ": invalid nameserver " + quoted(ns));
+        }
         if (std::find(z.ns.rdata.begin(), z.ns.rdata.end(), w) == z.ns.rdata.end()) {
           z.ns.rdata.push_back(std::move(w));
         }
@@ -249,14 +279,18 @@ class builder {
     for (std::uint32_t i = 0; i < snap_->zones.zones().size(); ++i) {
       const wire_name apex = snap_->zones.zone_at(i).wire;
       std::int64_t parent = zone_of(apex, true);
-      if (parent < 0) continue;
+      if (parent < 0) {
+        continue;
+      }
       const auto& parent_apex = snap_->zones.zone_at(static_cast<std::uint32_t>(parent)).wire;
       std::span<const std::uint8_t> w(apex);
       for (std::size_t at = 1 + std::size_t{apex[0]}; w.size() - at > parent_apex.size();
            at += 1 + std::size_t{apex[at]}) {
         bool made = false;
         name_node& ent = snap_->zones.insert(w.subspan(at), made);
-        if (!made) break;
+        if (!made) {
+          break;
+        }
         ent.zone = static_cast<std::uint32_t>(parent);
         ent.text = dns::to_text(w.subspan(at));
       }
@@ -268,19 +302,27 @@ class builder {
     for (const auto& row : src_.services) {
       const std::string what = "service " + quoted(row.name);
       wire_name w;
-      if (!to_wire(row.name, w)) return fail(what + ": invalid name");
+      if (!to_wire(row.name, w)) {
+        return fail(what + ": invalid name");
+      }
       std::int64_t z = zone_of(w);
-      if (z < 0) return fail(what + ": not inside any zone");
+      if (z < 0) {
+        return fail(what + ": not inside any zone");
+      }
       service svc;
       svc.name = dns::to_text(w);
       svc.ttl = row.ttl;
-      if (row.answers == 0) return fail(what + ": answers must be at least 1");
+      if (row.answers == 0) {
+        return fail(what + ": answers must be at least 1");
+      }
       svc.answers = row.answers;
       svc.accept_nonce = row.accept_nonce;
       if (!parse_policy(row.policy, svc.pol)) {
         return fail(what + ": unknown policy " + quoted(row.policy));
       }
-      if (row.stale_after.count() <= 0) return fail(what + ": stale_after must be positive");
+      if (row.stale_after.count() <= 0) {
+        return fail(what + ": stale_after must be positive");
+      }
       svc.stale_after = row.stale_after;
       svc.index = snap_->services.size();
       if (!service_by_name_.emplace(std::string(as_key(w)), svc.index).second) {
@@ -300,13 +342,19 @@ class builder {
       const std::string what =
           "record " + quoted(row.name) + " " + row.type + " " + quoted(row.data);
       wire_name w;
-      if (!to_wire(row.name, w)) return fail(what + ": invalid name");
+      if (!to_wire(row.name, w)) {
+        return fail(what + ": invalid name");
+      }
       std::int64_t z = zone_of(w);
-      if (z < 0) return fail(what + ": not inside any zone");
+      if (z < 0) {
+        return fail(what + ": not inside any zone");
+      }
       std::uint16_t rrtype = 0;
       std::vector<std::uint8_t> rdata;
       std::string why;
-      if (!render_rdata(row.type, row.data, rrtype, rdata, why)) return fail(what + ": " + why);
+      if (!render_rdata(row.type, row.data, rrtype, rdata, why)) {
+        return fail(what + ": " + why);
+      }
       name_node& n = node(w, static_cast<std::uint32_t>(z), dns::to_text(w));
       auto it = std::find_if(n.rrsets.begin(), n.rrsets.end(),
                              [&](const rrset& s) { return s.type == rrtype; });
@@ -329,7 +377,9 @@ class builder {
   bool check_records() {
     std::string problem;
     snap_->zones.for_each([&](std::string_view, const name_node& n) {
-      if (!problem.empty()) return;
+      if (!problem.empty()) {
+        return;
+      }
       const bool cname = n.find(dns::type::cname) != nullptr;
       if (cname && (n.rrsets.size() > 1 || n.apex || n.service != no_service)) {
         problem = "record " + quoted(n.text) +
@@ -347,7 +397,9 @@ class builder {
   bool glue() {
     auto addresses_of = [&](std::span<const std::uint8_t> target, std::vector<extra_record>& out) {
       const name_node* n = snap_->zones.find(target);
-      if (n == nullptr) return;
+      if (n == nullptr) {
+        return;
+      }
       for (std::uint16_t t : {dns::type::a, dns::type::aaaa}) {
         if (const rrset* set = n->find(t)) {
           for (const auto& rd : set->rdata) {
@@ -358,7 +410,9 @@ class builder {
     };
     for (std::uint32_t i = 0; i < snap_->zones.zones().size(); ++i) {
       zone& z = snap_->zones.zone_at(i);
-      for (const auto& ns : z.ns.rdata) addresses_of(ns, z.ns.additional);
+      for (const auto& ns : z.ns.rdata) {
+        addresses_of(ns, z.ns.additional);
+      }
     }
     std::vector<name_node*> with_mx;
     snap_->zones.for_each([&](std::string_view key, const name_node& n) {
@@ -369,7 +423,9 @@ class builder {
     });
     for (name_node* n : with_mx) {
       for (auto& set : n->rrsets) {
-        if (set.type != dns::type::mx) continue;
+        if (set.type != dns::type::mx) {
+          continue;
+        }
         for (const auto& rd : set.rdata) {
           addresses_of(std::span<const std::uint8_t>(rd).subspan(2), set.additional);
         }
@@ -385,21 +441,31 @@ class builder {
       wire_name w;
       auto it = to_wire(row.service, w) ? service_by_name_.find(std::string(as_key(w)))
                                         : service_by_name_.end();
-      if (it == service_by_name_.end()) return fail(what + ": unknown service");
+      if (it == service_by_name_.end()) {
+        return fail(what + ": unknown service");
+      }
       service& svc = snap_->services[it->second];
       backend b;
       b.id = row.id;
       b.name = row.name;
-      if (!parse_address(row.address, b.fam, b.address)) return fail(what + ": invalid address");
+      if (!parse_address(row.address, b.fam, b.address)) {
+        return fail(what + ": invalid address");
+      }
       b.address_text = std::string(trim(row.address));
       b.enabled = row.enabled;
       b.draining = row.draining;
       b.capacity = row.capacity;
-      if (b.capacity && *b.capacity < 0) return fail(what + ": negative capacity");
-      if (!(row.weight > 0)) return fail(what + ": weight must be positive");
+      if (b.capacity && *b.capacity < 0) {
+        return fail(what + ": negative capacity");
+      }
+      if (!(row.weight > 0)) {
+        return fail(what + ": weight must be positive");
+      }
       b.weight = row.weight;
       b.connections = row.connections;
-      if (row.report_age) b.reported_at = now_ - *row.report_age;
+      if (row.report_age) {
+        b.reported_at = now_ - *row.report_age;
+      }
       // The first reason that applies, most deliberate first: an operator's switch, then the
       // agent's drain, then silence, then load.
       if (!b.enabled) {
@@ -483,7 +549,9 @@ bool render_rdata(std::string_view type, std::string_view data, std::uint16_t& r
   }
   if (iequals(type, "TXT")) {
     rrtype = dns::type::txt;
-    if (!render_txt(data, rdata, error)) return false;
+    if (!render_txt(data, rdata, error)) {
+      return false;
+    }
     if (rdata.size() > 0xFFFF) {
       error = "TXT data too long";
       return false;
@@ -500,7 +568,9 @@ build_result build_snapshot(const source& src, clock::time_point now, std::uint6
   snap->generation = generation;
   snap->built_at = now;
   builder b(src, now, counters);
-  if (!b.run(*snap)) return {nullptr, std::move(b.error)};
+  if (!b.run(*snap)) {
+    return {nullptr, std::move(b.error)};
+  }
   return {std::move(snap), {}};
 }
 

@@ -12,7 +12,9 @@ zone_index::encloser zone_index::closest_encloser(
   // Walk the suffixes from the name itself up to the TLD; the root is never a zone here.
   for (std::size_t at = 0; at < lower_wire.size() && lower_wire[at] != 0;
        at += 1 + std::size_t{lower_wire[at]}) {
-    if (const name_node* node = find(lower_wire.subspan(at))) return {node, at};
+    if (const name_node* node = find(lower_wire.subspan(at))) {
+      return {node, at};
+    }
   }
   return {};
 }

@@ -47,7 +47,9 @@ struct name_node {
   /// The static records of `type` at this name, or null.
   const rrset* find(std::uint16_t type) const noexcept {
     for (const auto& set : rrsets) {
-      if (set.type == type) return &set;
+      if (set.type == type) {
+        return &set;
+      }
     }
     return nullptr;
   }
@@ -97,7 +99,9 @@ class zone_index {
   /// Every node, for the builder's final passes.
   template <typename F>
   void for_each(F&& f) const {
-    for (const auto& [key, node] : nodes_) f(std::string_view(key), node);
+    for (const auto& [key, node] : nodes_) {
+      f(std::string_view(key), node);
+    }
   }
 
  private:

@@ -18,8 +18,12 @@ bool read_opt(reader& r, edns& e) noexcept {
   e.dnssec_ok = (ttl & do_bit) != 0;
   std::uint16_t rdlength = r.u16();
   auto rdata = r.bytes(rdlength);
-  if (!r.ok()) return false;
-  if (e.version != 0) return true;
+  if (!r.ok()) {
+    return false;
+  }
+  if (e.version != 0) {
+    return true;
+  }
 
   reader o(rdata);
   while (o.remaining() > 0) {
@@ -56,7 +60,9 @@ void write_opt(writer& w, const edns_reply& reply) noexcept {
   w.u16(41);
   w.u16(reply.udp_size);
   std::uint32_t ttl = std::uint32_t{reply.extended_rcode} << 24;  // version 0
-  if (reply.dnssec_ok) ttl |= do_bit;
+  if (reply.dnssec_ok) {
+    ttl |= do_bit;
+  }
   w.u32(ttl);
   w.u16(0);  // no options
 }

@@ -25,7 +25,9 @@ std::size_t read_question_name(reader& r, std::span<std::uint8_t, max_name_lengt
   std::size_t len = 0;
   for (;;) {
     std::uint8_t n = r.u8();
-    if (!r.ok()) return 0;
+    if (!r.ok()) {
+      return 0;
+    }
     if ((n & label_type_mask) == pointer_type) {
       r.fail(errc::compression_in_question);
       return 0;
@@ -40,10 +42,16 @@ std::size_t read_question_name(reader& r, std::span<std::uint8_t, max_name_lengt
       return 0;
     }
     lower[len++] = n;
-    if (n == 0) return len;
+    if (n == 0) {
+      return len;
+    }
     auto label = r.bytes(n);
-    if (!r.ok()) return 0;
-    for (std::uint8_t c : label) lower[len++] = to_lower(c);
+    if (!r.ok()) {
+      return 0;
+    }
+    for (std::uint8_t c : label) {
+      lower[len++] = to_lower(c);
+    }
   }
 }
 
@@ -96,28 +104,38 @@ std::size_t read_name(reader& r, std::span<std::uint8_t> lower) noexcept {
     }
     if (store) {
       lower[len] = n;
-      for (std::size_t i = 0; i < n; ++i) lower[len + 1 + i] = to_lower(msg[pos + 1 + i]);
+      for (std::size_t i = 0; i < n; ++i) {
+        lower[len + 1 + i] = to_lower(msg[pos + 1 + i]);
+      }
     }
     len += 1 + std::size_t{n};
     pos += 1 + std::size_t{n};
     if (n == 0) {
-      if (!jumped) r.skip(pos - r.pos());
+      if (!jumped) {
+        r.skip(pos - r.pos());
+      }
       return r.ok() ? len : 0;
     }
   }
 }
 
 bool names_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) noexcept {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    return false;
+  }
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
+    if (to_lower(a[i]) != to_lower(b[i])) {
+      return false;
+    }
   }
   return true;
 }
 
 std::size_t label_count(std::span<const std::uint8_t> wire) noexcept {
   std::size_t count = 0;
-  for (std::size_t i = 0; i < wire.size() && wire[i] != 0; i += 1 + std::size_t{wire[i]}) ++count;
+  for (std::size_t i = 0; i < wire.size() && wire[i] != 0; i += 1 + std::size_t{wire[i]}) {
+    ++count;
+  }
   return count;
 }
 
@@ -135,27 +153,41 @@ std::size_t from_text(std::string_view text,
     auto c = static_cast<std::uint8_t>(text[i]);
     dot_last = false;
     if (c == '.') {
-      if (label_len == 0) return 0;  // empty label: "a..b" or ".a"
+      if (label_len == 0) {
+        return 0;  // empty label: "a..b" or ".a"
+      }
       out[label_at] = static_cast<std::uint8_t>(label_len);
       dot_last = true;
-      if (i + 1 == text.size()) break;
-      if (len + 1 > max_name_length) return 0;
+      if (i + 1 == text.size()) {
+        break;
+      }
+      if (len + 1 > max_name_length) {
+        return 0;
+      }
       label_at = len++;
       label_len = 0;
       continue;
     }
     if (c == '\\') {
-      if (i + 1 >= text.size()) return 0;
+      if (i + 1 >= text.size()) {
+        return 0;
+      }
       auto d = static_cast<std::uint8_t>(text[i + 1]);
       if (d >= '0' && d <= '9') {  // \DDD, RFC 1035 5.1
-        if (i + 3 >= text.size()) return 0;
+        if (i + 3 >= text.size()) {
+          return 0;
+        }
         unsigned v = 0;
         for (std::size_t k = 1; k <= 3; ++k) {
           auto e = static_cast<unsigned char>(text[i + k]);
-          if (e < '0' || e > '9') return 0;
+          if (e < '0' || e > '9') {
+            return 0;
+          }
           v = v * 10 + (e - '0');
         }
-        if (v > 255) return 0;
+        if (v > 255) {
+          return 0;
+        }
         c = static_cast<std::uint8_t>(v);
         i += 3;
       } else {
@@ -163,15 +195,21 @@ std::size_t from_text(std::string_view text,
         i += 1;
       }
     }
-    if (label_len == max_label_length || len + 1 > max_name_length) return 0;
+    if (label_len == max_label_length || len + 1 > max_name_length) {
+      return 0;
+    }
     out[len++] = to_lower(c);
     ++label_len;
   }
   if (!dot_last) {
-    if (label_len == 0) return 0;
+    if (label_len == 0) {
+      return 0;
+    }
     out[label_at] = static_cast<std::uint8_t>(label_len);
   }
-  if (len + 1 > max_name_length) return 0;
+  if (len + 1 > max_name_length) {
+    return 0;
+  }
   out[len++] = 0;
   return len;
 }
@@ -181,7 +219,9 @@ std::string to_text(std::span<const std::uint8_t> wire) {
   std::size_t i = 0;
   while (i < wire.size() && wire[i] != 0) {
     std::size_t n = wire[i];
-    if (!s.empty()) s += '.';
+    if (!s.empty()) {
+      s += '.';
+    }
     for (std::size_t k = 1; k <= n && i + k < wire.size(); ++k) {
       auto c = wire[i + k];
       if (c == '.' || c == '\\') {

@@ -14,10 +14,14 @@ errc read_query(std::span<const std::uint8_t> msg, query& out) noexcept {
   out.q.qtype = out.q.qclass = 0;
   out.opt = edns{};
   out.question_ok = false;
-  if (header::qdcount(msg) != 1) return errc::bad_qdcount;
+  if (header::qdcount(msg) != 1) {
+    return errc::bad_qdcount;
+  }
 
   reader r(msg, header::size);
-  if (!read_question(r, out.q)) return r.error();
+  if (!read_question(r, out.q)) {
+    return r.error();
+  }
   out.question_ok = true;
 
   // Answer and authority records are not expected in a query; walk them to find the
@@ -32,19 +36,29 @@ errc read_query(std::span<const std::uint8_t> msg, query& out) noexcept {
   for (unsigned i = 0; i < additional && r.ok(); ++i) {
     std::size_t owner_length = read_name(r);
     std::uint16_t rrtype = r.u16();
-    if (!r.ok()) break;
+    if (!r.ok()) {
+      break;
+    }
     if (rrtype != type::opt) {
       r.skip(6);  // class, ttl
       r.skip(r.u16());
       continue;
     }
     // RFC 6891 6.1.1: one OPT at most, owned by the root.
-    if (out.opt.present) return errc::duplicate_opt;
-    if (owner_length != 1) return errc::bad_opt;
+    if (out.opt.present) {
+      return errc::duplicate_opt;
+    }
+    if (owner_length != 1) {
+      return errc::bad_opt;
+    }
     read_opt(r, out.opt);
   }
-  if (!r.ok()) return r.error();
-  if (r.remaining() != 0) return errc::trailing_data;
+  if (!r.ok()) {
+    return r.error();
+  }
+  if (r.remaining() != 0) {
+    return errc::trailing_data;
+  }
   return errc{};
 }
 

@@ -16,21 +16,29 @@ class reader {
   /// Reads `msg` from `pos`. The whole message stays visible for compression pointers.
   explicit reader(std::span<const std::uint8_t> msg, std::size_t pos = 0) noexcept
       : msg_(msg), pos_(pos <= msg.size() ? pos : msg.size()) {
-    if (pos > msg.size()) fail(errc::truncated);
+    if (pos > msg.size()) {
+      fail(errc::truncated);
+    }
   }
 
   std::uint8_t u8() noexcept {
-    if (!need(1)) return 0;
+    if (!need(1)) {
+      return 0;
+    }
     return msg_[pos_++];
   }
   std::uint16_t u16() noexcept {
-    if (!need(2)) return 0;
+    if (!need(2)) {
+      return 0;
+    }
     auto v = static_cast<std::uint16_t>((msg_[pos_] << 8) | msg_[pos_ + 1]);
     pos_ += 2;
     return v;
   }
   std::uint32_t u32() noexcept {
-    if (!need(4)) return 0;
+    if (!need(4)) {
+      return 0;
+    }
     std::uint32_t v = (std::uint32_t{msg_[pos_]} << 24) | (std::uint32_t{msg_[pos_ + 1]} << 16) |
                       (std::uint32_t{msg_[pos_ + 2]} << 8) | std::uint32_t{msg_[pos_ + 3]};
     pos_ += 4;
@@ -38,18 +46,24 @@ class reader {
   }
   /// The next `n` bytes, or an empty span (and the sticky error) when fewer are left.
   std::span<const std::uint8_t> bytes(std::size_t n) noexcept {
-    if (!need(n)) return {};
+    if (!need(n)) {
+      return {};
+    }
     auto s = msg_.subspan(pos_, n);
     pos_ += n;
     return s;
   }
   void skip(std::size_t n) noexcept {
-    if (need(n)) pos_ += n;
+    if (need(n)) {
+      pos_ += n;
+    }
   }
 
   /// Records `e` unless an error is already recorded (the first cause wins).
   void fail(errc e) noexcept {
-    if (error_ == errc{}) error_ = e;
+    if (error_ == errc{}) {
+      error_ = e;
+    }
   }
   bool ok() const noexcept { return error_ == errc{}; }
   errc error() const noexcept { return error_; }
@@ -59,7 +73,9 @@ class reader {
 
  private:
   bool need(std::size_t n) noexcept {
-    if (!ok()) return false;
+    if (!ok()) {
+      return false;
+    }
     if (msg_.size() - pos_ < n) {
       fail(errc::truncated);
       return false;

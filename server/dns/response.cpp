@@ -17,7 +17,9 @@ constexpr std::uint16_t copied_flags = header::opcode_mask | header::rd | header
 // Octets of an uncompressed wire name at the front of `wire`.
 std::size_t name_length(std::span<const std::uint8_t> wire) noexcept {
   std::size_t i = 0;
-  while (i < wire.size() && wire[i] != 0) i += 1 + std::size_t{wire[i]};
+  while (i < wire.size() && wire[i] != 0) {
+    i += 1 + std::size_t{wire[i]};
+  }
   return std::min(i + 1, wire.size());
 }
 
@@ -31,13 +33,17 @@ response::response(std::span<std::uint8_t> out, std::size_t limit) noexcept
 bool response::start(std::uint16_t id, std::uint16_t query_flags) noexcept {
   id_ = id;
   flags_ = static_cast<std::uint16_t>(header::qr | (query_flags & copied_flags));
-  for (std::size_t i = 0; i < header::size; ++i) w_.u8(0);
+  for (std::size_t i = 0; i < header::size; ++i) {
+    w_.u8(0);
+  }
   started_ = w_.ok();
   return started_;
 }
 
 void response::set_edns(const edns_reply& reply) noexcept {
-  if (!edns_) w_.set_limit(limit_ >= opt_record_size ? limit_ - opt_record_size : 0);
+  if (!edns_) {
+    w_.set_limit(limit_ >= opt_record_size ? limit_ - opt_record_size : 0);
+  }
   edns_ = true;
   edns_reply_ = reply;
 }
@@ -59,7 +65,9 @@ bool response::put_question(const question& q) noexcept {
 void response::add_targets(std::size_t at, std::span<const std::uint8_t> labels) noexcept {
   // `labels` is what was written at `at`, up to (not including) a root octet or pointer.
   for (std::size_t i = 0; i < labels.size() && labels[i] != 0; i += 1 + std::size_t{labels[i]}) {
-    if (targets_count_ == targets_.size() || at + i > max_pointer_target) return;
+    if (targets_count_ == targets_.size() || at + i > max_pointer_target) {
+      return;
+    }
     targets_[targets_count_++] = static_cast<std::uint16_t>(at + i);
   }
 }
@@ -76,15 +84,25 @@ bool response::matches_at(std::size_t offset, std::span<const std::uint8_t> name
   while (p < msg.size() && i < name.size()) {
     std::uint8_t n = msg[p];
     if ((n & 0xC0) == 0xC0) {
-      if (p + 1 >= msg.size() || ++hops > max_pointer_hops) return false;
+      if (p + 1 >= msg.size() || ++hops > max_pointer_hops) {
+        return false;
+      }
       p = (std::size_t{n} & 0x3Fu) << 8 | msg[p + 1];
       continue;
     }
-    if (n != name[i]) return false;
-    if (n == 0) return true;
-    if (p + 1 + n > msg.size() || i + 1 + n > name.size()) return false;
+    if (n != name[i]) {
+      return false;
+    }
+    if (n == 0) {
+      return true;
+    }
+    if (p + 1 + n > msg.size() || i + 1 + n > name.size()) {
+      return false;
+    }
     for (std::size_t k = 1; k <= n; ++k) {
-      if (msg[p + k] != name[i + k]) return false;
+      if (msg[p + k] != name[i + k]) {
+        return false;
+      }
     }
     p += 1 + std::size_t{n};
     i += 1 + std::size_t{n};
@@ -98,15 +116,21 @@ void response::put_name(std::span<const std::uint8_t> name) noexcept {
   for (std::size_t s = 0; s < name.size() && name[s] != 0; s += 1 + std::size_t{name[s]}) {
     auto suffix = name.subspan(s);
     for (std::size_t t = 0; t < targets_count_; ++t) {
-      if (!matches_at(targets_[t], suffix)) continue;
+      if (!matches_at(targets_[t], suffix)) {
+        continue;
+      }
       w_.bytes(name.first(s));
       w_.u16(static_cast<std::uint16_t>(pointer_mark | targets_[t]));
-      if (w_.ok()) add_targets(at, name.first(s));
+      if (w_.ok()) {
+        add_targets(at, name.first(s));
+      }
       return;
     }
   }
   w_.bytes(name);
-  if (w_.ok()) add_targets(at, name);
+  if (w_.ok()) {
+    add_targets(at, name);
+  }
 }
 
 void response::put_rdata(std::uint16_t rrtype, std::span<const std::uint8_t> rdata) noexcept {
@@ -116,14 +140,18 @@ void response::put_rdata(std::uint16_t rrtype, std::span<const std::uint8_t> rda
       put_name(rdata);
       return;
     case type::mx:
-      if (rdata.size() < 3) break;
+      if (rdata.size() < 3) {
+        break;
+      }
       w_.bytes(rdata.first(2));
       put_name(rdata.subspan(2));
       return;
     case type::soa: {
       std::size_t mname = name_length(rdata);
       std::size_t rname = name_length(rdata.subspan(mname));
-      if (mname + rname + 20 != rdata.size()) break;
+      if (mname + rname + 20 != rdata.size()) {
+        break;
+      }
       put_name(rdata.first(mname));
       put_name(rdata.subspan(mname, rname));
       w_.bytes(rdata.subspan(mname + rname));
@@ -148,7 +176,9 @@ bool response::finish_rr(section s, std::size_t start, std::size_t rdlength_at) 
 
 bool response::add_at_question(section s, std::uint16_t rrtype, std::uint32_t ttl,
                                std::span<const std::uint8_t> rdata) noexcept {
-  if (qdcount_ == 0) return false;
+  if (qdcount_ == 0) {
+    return false;
+  }
   const std::size_t start = w_.pos();
   const std::size_t targets = targets_count_;
   w_.u16(static_cast<std::uint16_t>(pointer_mark | header::size));
@@ -190,7 +220,9 @@ void response::rollback(const mark& m) noexcept {
 }
 
 std::size_t response::finish() noexcept {
-  if (!started_) return 0;
+  if (!started_) {
+    return 0;
+  }
   auto rc = static_cast<std::uint16_t>(rcode_);
   std::uint16_t arcount = counts_[2];
   if (edns_) {
@@ -198,7 +230,9 @@ std::size_t response::finish() noexcept {
     edns_reply reply = edns_reply_;
     reply.extended_rcode = static_cast<std::uint8_t>(rc >> 4);
     write_opt(w_, reply);
-    if (w_.ok()) ++arcount;
+    if (w_.ok()) {
+      ++arcount;
+    }
   }
   auto out = w_.buffer();
   header::set(out, header::id_offset, id_);

@@ -16,16 +16,22 @@ class writer {
   explicit writer(std::span<std::uint8_t> out) noexcept : out_(out), limit_(out.size()) {}
 
   void u8(std::uint8_t v) noexcept {
-    if (need(1)) out_[pos_++] = v;
+    if (need(1)) {
+      out_[pos_++] = v;
+    }
   }
   void u16(std::uint16_t v) noexcept {
-    if (!need(2)) return;
+    if (!need(2)) {
+      return;
+    }
     out_[pos_] = static_cast<std::uint8_t>(v >> 8);
     out_[pos_ + 1] = static_cast<std::uint8_t>(v);
     pos_ += 2;
   }
   void u32(std::uint32_t v) noexcept {
-    if (!need(4)) return;
+    if (!need(4)) {
+      return;
+    }
     out_[pos_] = static_cast<std::uint8_t>(v >> 24);
     out_[pos_ + 1] = static_cast<std::uint8_t>(v >> 16);
     out_[pos_ + 2] = static_cast<std::uint8_t>(v >> 8);
@@ -33,13 +39,17 @@ class writer {
     pos_ += 4;
   }
   void bytes(std::span<const std::uint8_t> b) noexcept {
-    if (!need(b.size())) return;
+    if (!need(b.size())) {
+      return;
+    }
     std::copy(b.begin(), b.end(), out_.begin() + static_cast<std::ptrdiff_t>(pos_));
     pos_ += b.size();
   }
   /// Overwrites two bytes already written (counts, RDLENGTH).
   void patch16(std::size_t at, std::uint16_t v) noexcept {
-    if (at + 2 > pos_) return;
+    if (at + 2 > pos_) {
+      return;
+    }
     out_[at] = static_cast<std::uint8_t>(v >> 8);
     out_[at + 1] = static_cast<std::uint8_t>(v);
   }
@@ -63,7 +73,9 @@ class writer {
 
  private:
   bool need(std::size_t n) noexcept {
-    if (!ok()) return false;
+    if (!ok()) {
+      return false;
+    }
     if (remaining() < n) {
       error_ = errc::no_space;
       return false;
