@@ -36,6 +36,7 @@ std::string spread::format() const {
       fmt::format("{} lookups, {} answered, {} failed\n", answered_ + failed_, answered_, failed_);
   std::size_t width = 7;
   for (const auto& [address, count] : counts_) width = std::max(width, address.size());
+  for (const auto& [status, count] : failures_) width = std::max(width, status.size());
   out += fmt::format("{:<{}}  {:>7}  {:>6}\n", "address", width, "count", "share");
   for (const auto& r : rows()) {
     out += fmt::format("{:<{}}  {:>7}  {:>5.1f}%\n", r.address, width, r.count, 100.0 * r.share);
