@@ -542,3 +542,25 @@ TEST_CASE("the per-packet path allocates nothing") {
   }
   CHECK(allocations.load() == before);
 }
+
+TEST_CASE("UDP and TCP share one ladder: the same bytes whenever nothing is truncated") {
+  server s;
+  test::query_options edns;
+  edns.edns = true;
+  edns.dnssec_ok = true;
+  const std::vector<bytes> queries{test::make_query("example.com", of_type(SOA)),
+                                   test::make_query("EXAMPLE.com", of_type(NS)),
+                                   test::make_query("example.com", of_type(MX)),
+                                   test::make_query("nope.example.com", edns),
+                                   test::make_query("eu.example.com"),
+                                   test::make_query("example.org"),
+                                   test::make_query("dangling.example.com", edns),
+                                   test::make_query("www.example.com", of_type(CNAME))};
+  for (const auto& q : queries) {
+    const bytes udp(s.out.begin(), s.out.begin() + static_cast<std::ptrdiff_t>(s.raw(q)));
+    const bytes tcp(s.out.begin(),
+                    s.out.begin() + static_cast<std::ptrdiff_t>(s.raw(q, transport::tcp)));
+    CHECK_FALSE(udp.empty());
+    CHECK(udp == tcp);
+  }
+}
