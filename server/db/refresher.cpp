@@ -97,6 +97,7 @@ struct refresher::impl {
   std::thread thread;
   std::thread watchdog_thread;
   std::atomic<bool> stopping{false};
+  std::atomic<bool> finished{false};  // run() returned
   int wake_fd = -1;
 
   // The socket of a poll in progress (-1 when none) and when that poll started; guarded so the
@@ -377,12 +378,14 @@ void refresher::start() {
   s.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (s.wake_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   s.stopping.store(false, std::memory_order_release);
+  s.finished.store(false, std::memory_order_release);
   s.thread = std::thread([&s] {
     try {
       s.run();
     } catch (const std::exception& e) {
       spdlog::critical("database refresher stopped: {}", e.what());
     }
+    s.finished.store(true, std::memory_order_release);
   });
   s.watchdog_thread = std::thread([&s] { s.watchdog(); });
 }
@@ -393,8 +396,14 @@ void refresher::stop() {
   s.stopping.store(true, std::memory_order_release);
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(s.wake_fd, &one, sizeof one);
-  s.interrupt_poll();
   s.watchdog_cv.notify_all();
+  // A poll in flight normally ends within milliseconds; cutting it short leaves libpq/libpqxx
+  // state half torn down, so it gets a grace period before its socket is shut.
+  const auto grace = steady::now() + milliseconds(1000);
+  while (!s.finished.load(std::memory_order_acquire) && steady::now() < grace) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  if (!s.finished.load(std::memory_order_acquire)) s.interrupt_poll();
   s.thread.join();
   s.watchdog_thread.join();
   ::close(s.wake_fd);

@@ -53,7 +53,8 @@ class refresher {
   /// Starts the thread, which connects in the background: a database that is down at start
   /// is waited for, and the server answers SERVFAIL until the first snapshot.
   void start();
-  /// Wakes the thread and joins it; returns within a statement timeout at worst. Idempotent.
+  /// Wakes the thread and joins it. A poll in flight gets a second to finish before its
+  /// connection is cut; a connection attempt may take up to connect_timeout. Idempotent.
   void stop();
 
   const refresher_stats& stats() const noexcept;
