@@ -38,6 +38,11 @@ void put32(std::vector<std::uint8_t>& v, std::uint32_t x) {
   put16(v, static_cast<std::uint16_t>(x));
 }
 
+// RFC 2181 8: a TTL is 0..2^31-1; larger values are read as 0 by receivers, so cap them.
+std::uint32_t ttl(std::uint32_t t) {
+  return std::min<std::uint32_t>(t, 0x7FFFFFFF);
+}
+
 std::string quoted(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
@@ -226,10 +231,11 @@ class builder {
     for (const auto& row : src_.zones) {
       const std::string what = "zone " + quoted(row.name);
       zone z;
-      z.name = row.name;
+      z.name = row.name;  // normalised below, once the name is known to be valid
       if (!to_wire(row.name, z.wire)) {
         return fail(what + ": invalid name");
       }
+      z.name = dns::to_text(z.wire);
       if (!zone_by_name_.emplace(std::string(as_key(z.wire)), snap_->zones.zones().size()).second) {
         return fail(what + ": duplicate zone");
       }
@@ -244,14 +250,14 @@ class builder {
         return fail(what + ": no nameservers (NS records)");
       }
       z.soa.type = dns::type::soa;
-      z.soa.ttl = row.ttl;
+      z.soa.ttl = ttl(row.ttl);
       auto& soa = z.soa.rdata.emplace_back(mname);
       soa.insert(soa.end(), rname.begin(), rname.end());
       for (auto v : {row.serial, row.refresh, row.retry, row.expire, row.minimum}) {
         put32(soa, v);
       }
       z.ns.type = dns::type::ns;
-      z.ns.ttl = row.ttl;
+      z.ns.ttl = ttl(row.ttl);
       for (const auto& ns : row.nameservers) {
         wire_name w;
         if (!to_wire(ns, w)) {
@@ -261,14 +267,14 @@ class builder {
           z.ns.rdata.push_back(std::move(w));
         }
       }
-      z.negative_ttl = std::min(row.ttl, row.minimum);
+      z.negative_ttl = ttl(std::min(row.ttl, row.minimum));
       const wire_name apex = z.wire;
       const std::uint32_t index = snap_->zones.add_zone(std::move(z));
       bool created = false;
       name_node& n = snap_->zones.insert(apex, created);
       n.apex = true;
       n.zone = index;
-      n.text = row.name;
+      n.text = snap_->zones.zone_at(index).name;
     }
     return true;
   }
@@ -311,7 +317,7 @@ class builder {
       }
       service svc;
       svc.name = dns::to_text(w);
-      svc.ttl = row.ttl;
+      svc.ttl = ttl(row.ttl);
       if (row.answers == 0) {
         return fail(what + ": answers must be at least 1");
       }
@@ -359,11 +365,11 @@ class builder {
       auto it = std::find_if(n.rrsets.begin(), n.rrsets.end(),
                              [&](const rrset& s) { return s.type == rrtype; });
       if (it == n.rrsets.end()) {
-        n.rrsets.push_back(rrset{rrtype, row.ttl, {}, {}});
+        n.rrsets.push_back(rrset{rrtype, ttl(row.ttl), {}, {}});
         it = n.rrsets.end() - 1;
       }
       // RFC 2181 5.2: one TTL per RRset (the lowest wins); 5: no duplicate records.
-      it->ttl = std::min(it->ttl, row.ttl);
+      it->ttl = std::min(it->ttl, ttl(row.ttl));
       if (std::find(it->rdata.begin(), it->rdata.end(), rdata) == it->rdata.end()) {
         it->rdata.push_back(std::move(rdata));
       }

@@ -138,6 +138,22 @@ TEST_CASE("fail open per family when no backend of it is serving") {
   CHECK_FALSE(service(*r.snap, "empty.example.com").fail_open[0]);
 }
 
+TEST_CASE("names are normalised and TTLs capped at 2^31-1 (RFC 2181 8)") {
+  core::source src = test::example_source();
+  src.zones[1].name = "Child.Example.COM.";
+  src.zones[1].ttl = 0xFFFFFFFF;
+  src.services[0].ttl = 0x80000000;
+  core::counter_registry counters;
+  auto r = build(src, counters);
+  REQUIRE_MESSAGE(r.snap, r.error);
+  const auto& child = r.snap->zones.zone_at(1);
+  CHECK(child.name == "child.example.com");
+  CHECK(child.soa.ttl == 0x7FFFFFFF);
+  CHECK(child.negative_ttl == 60);
+  CHECK(node(*r.snap, "child.example.com")->text == "child.example.com");
+  CHECK(service(*r.snap, "api.example.com").ttl == 0x7FFFFFFF);
+}
+
 TEST_CASE("counters are the registry's, kept across builds") {
   core::counter_registry counters;
   auto a = build(test::example_source(), counters);
