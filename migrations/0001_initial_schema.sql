@@ -17,18 +17,21 @@ CREATE TABLE IF NOT EXISTS loadns.schema_migrations (
 -- Roles are cluster-wide, so they are created only when missing (and two databases migrated
 -- at once may race: the loser's duplicate is ignored). NOLOGIN groups: grant them to login
 -- roles, e.g. CREATE ROLE agent LOGIN IN ROLE loadns_agent.
+-- Checked first, so that a migrating role without CREATEROLE works once an administrator
+-- has created them.
 DO $roles$
+DECLARE
+    r text;
 BEGIN
-    BEGIN
-        CREATE ROLE loadns_agent NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN
-        NULL;
-    END;
-    BEGIN
-        CREATE ROLE loadns_server NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN
-        NULL;
-    END;
+    FOREACH r IN ARRAY ARRAY['loadns_agent', 'loadns_server'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
 END
 $roles$;
 

@@ -174,3 +174,21 @@ TEST_CASE("check_connection says when the schema is missing or not readable") {
   pg.psql("GRANT loadns_server TO nobody");
   loadns::db::check_connection(pg.conninfo("loadns", "nobody"));
 }
+
+TEST_CASE("a database owner without superuser or CREATEROLE can migrate") {
+  pg_cluster pg;
+  // What an administrator of a managed PostgreSQL does once.
+  pg.psql(
+      "CREATE ROLE owner LOGIN; CREATE ROLE loadns_agent NOLOGIN; "
+      "CREATE ROLE loadns_server NOLOGIN; CREATE ROLE agent LOGIN IN ROLE loadns_agent;",
+      "postgres");
+  pg.psql("CREATE DATABASE loadns OWNER owner", "postgres");
+  const auto result = loadns::db::migrate(pg.conninfo("loadns", "owner"));
+  CHECK(result.applied.size() == loadns::db::embedded_migrations().size());
+  pg.psql(
+      "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
+      "INSERT INTO loadns.services (name) VALUES ('api.example.com')",
+      "loadns", "owner");
+  pg.psql("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 1)", "loadns", "agent");
+  CHECK(pg.psql("SELECT count(*) FROM loadns.backends", "loadns", "owner") == "1");
+}
