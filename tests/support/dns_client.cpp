@@ -208,7 +208,9 @@ dig_result dig_args(std::uint16_t port, transport t, const std::vector<std::stri
 dig_result dig(std::uint16_t port, transport t, std::string_view name, std::string_view type,
                const std::vector<std::string>& options) {
   std::vector<std::string> args = options;
+  args.emplace_back("-q");  // so that a name starting with '-' is not taken for an option
   args.emplace_back(name);
+  args.emplace_back("-t");
   args.emplace_back(type);
   return dig_args(port, t, args);
 }
@@ -452,7 +454,9 @@ cares_result cares_resolve(std::uint16_t port, std::string_view name, bool ipv6,
 
   cares_result result;
   ares_options opts{};
-  opts.flags = ARES_FLAG_NORECURSE | ARES_FLAG_NOSEARCH | (tcp ? ARES_FLAG_USEVC : 0);
+  // NOCHECKRESP: hand REFUSED and SERVFAIL back as such instead of trying the next server.
+  opts.flags = ARES_FLAG_NORECURSE | ARES_FLAG_NOSEARCH | ARES_FLAG_NOCHECKRESP |
+               (tcp ? ARES_FLAG_USEVC : 0);
   opts.tries = 1;
   opts.timeout = static_cast<int>(timeout.count());
   opts.lookups = const_cast<char*>("b");

@@ -78,8 +78,8 @@ struct dig_result {
 /// Parses dig's printed output (exposed for tests of the parser).
 std::vector<dig_response> parse_dig_output(std::string_view output);
 
-/// Runs `/usr/bin/dig +norec +time=2 +tries=1 -p PORT @127.0.0.1 [+tcp] OPTIONS... NAME TYPE`.
-/// Later options override the defaults (`+rec`, `+time=5`).
+/// Runs `/usr/bin/dig +norec +time=2 +tries=1 -p PORT @127.0.0.1 [+tcp] OPTIONS... -q NAME -t
+/// TYPE`. Later options override the defaults (`+rec`, `+time=5`).
 dig_result dig(std::uint16_t port, transport t, std::string_view name, std::string_view type = "A",
                const std::vector<std::string>& options = {});
 /// dig with a free-form argument list after the defaults (several queries in one run).

@@ -25,7 +25,8 @@ std::string lower(std::string s) {
 const std::set<std::string> api_addresses{"192.0.2.10", "192.0.2.11"};
 
 /// Every header and section property an authoritative answer for `qname` shares.
-void check_authoritative(const dig_response& r, const std::string& qname, const char* qtype) {
+void check_authoritative(const dig_response& r, const std::string& qname,
+                         const std::string& qtype) {
   CHECK_MESSAGE(r.flag("qr"), r.text);
   CHECK_MESSAGE(r.flag("aa"), r.text);
   CHECK_MESSAGE(!r.flag("ra"), r.text);  // never recursive
@@ -61,7 +62,7 @@ void check_api_answer(const std::string& qname) {
   }
 }
 
-void check_nxdomain(const std::string& qname, const char* qtype = "A") {
+void check_nxdomain(const std::string& qname, const std::string& qtype = "A") {
   for (auto t : both_transports) {
     INFO(to_string(t), " ", qname, " ", qtype);
     const auto r = dig(port(), t, qname, qtype).response();
@@ -71,7 +72,7 @@ void check_nxdomain(const std::string& qname, const char* qtype = "A") {
   }
 }
 
-void check_nodata(const std::string& qname, const char* qtype,
+void check_nodata(const std::string& qname, const std::string& qtype,
                   const std::string& zone = "example.com.", std::uint32_t ttl = 300) {
   for (auto t : both_transports) {
     INFO(to_string(t), " ", qname, " ", qtype);
@@ -317,7 +318,7 @@ TEST_CASE("an unknown name in a zone is NXDOMAIN with the SOA") {
 
 TEST_CASE("ANY gets a minimal answer (RFC 8482)") {
   for (auto t : both_transports) {
-    for (const char* name : {"example.com", "www.example.com", "k3j9x.api.example.com"}) {
+    for (const std::string name : {"example.com", "www.example.com", "k3j9x.api.example.com"}) {
       INFO(to_string(t), " ", name);
       const auto r = dig(port(), t, name, "ANY").response();
       r.check_rcode("NOERROR");
@@ -336,7 +337,7 @@ TEST_CASE("ANY gets a minimal answer (RFC 8482)") {
 
 TEST_CASE("RD is copied and RA is never set") {
   for (auto t : both_transports) {
-    for (const char* name : {"api.example.com", "nothere.example.com", "www.google.com"}) {
+    for (const std::string name : {"api.example.com", "nothere.example.com", "www.google.com"}) {
       INFO(to_string(t), " ", name);
       const auto rec = dig(port(), t, name, "A", {"+rec"}).response();
       CHECK_MESSAGE(rec.flag("rd"), rec.text);

@@ -19,8 +19,8 @@ using loadns::test::e2e::port;
 TEST_CASE("c-ares resolves service names, nonce names and static names") {
   const std::set<std::string> api{"192.0.2.10", "192.0.2.11"};
   for (bool tcp : {false, true}) {
-    INFO((tcp ? "tcp" : "udp"));
-    for (const char* name :
+    INFO(std::string(tcp ? "tcp" : "udp"));
+    for (const std::string name :
          {"api.example.com", "1596207957-api.example.com", "k3j9x.api.example.com"}) {
       INFO(name);
       const auto r = cares_resolve(port(), name, false, tcp);
@@ -49,7 +49,7 @@ TEST_CASE("c-ares resolves service names, nonce names and static names") {
 
 TEST_CASE("c-ares sees NXDOMAIN, NODATA and REFUSED as such") {
   for (bool tcp : {false, true}) {
-    INFO((tcp ? "tcp" : "udp"));
+    INFO(std::string(tcp ? "tcp" : "udp"));
     CHECK(cares_resolve(port(), "evilapi.example.com", false, tcp).status == ARES_ENOTFOUND);
     CHECK(cares_resolve(port(), "api.example.com", true, tcp).status == ARES_ENODATA);
     CHECK(cares_resolve(port(), "www.google.com", false, tcp).status == ARES_EREFUSED);

@@ -57,7 +57,7 @@ TEST_CASE("EDNS version 1 gets BADVERS with an OPT of version 0 (RFC 6891 6.1.3)
 TEST_CASE("the DO bit is copied (RFC 3225 3)") {
   for (auto t : both_transports) {
     INFO(to_string(t));
-    for (const char* name : {"api.example.com", "nothere.example.com", "www.example.com"}) {
+    for (const std::string name : {"api.example.com", "nothere.example.com", "www.example.com"}) {
       INFO(name);
       const auto with = dig(port(), t, name, "A", {"+dnssec"}).response();
       CHECK_MESSAGE(with.edns_flag("do"), with.text);
