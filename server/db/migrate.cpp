@@ -137,7 +137,7 @@ void check_connection(const std::string& conninfo) {
       done[row[0].as<int>()] = true;
     }
     for (const auto& m : embedded_migrations()) {
-      if (!done.count(m.version)) {
+      if (done.count(m.version) == 0) {
         throw std::runtime_error("the database schema is not up to date" + where + ": migration " +
                                  std::string(m.name) +
                                  " is missing; run `loadns-server migrate --db ...`");

@@ -136,8 +136,10 @@ void refresher::impl::on_lost(const std::string& why) {
 
 void refresher::impl::on_connected() {
   stats.connected.store(true, std::memory_order_relaxed);
-  const std::string where = std::string(conn->hostname() ? conn->hostname() : "?") + ":" +
-                            (conn->port() ? conn->port() : "?");
+  const char* host = conn->hostname();
+  const char* port = conn->port();
+  const std::string where =
+      std::string(host != nullptr ? host : "?") + ":" + (port != nullptr ? port : "?");
   if (link_state == link::down && stats.polls.load(std::memory_order_relaxed) > 0) {
     const auto secs = std::chrono::duration<double>(steady::now() - down_since).count();
     spdlog::info("database connection resumed after {:.1f} s ({})", secs, where);
