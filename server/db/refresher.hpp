@@ -31,8 +31,8 @@ struct refresher_stats {
   std::atomic<std::uint64_t> polls{0};        ///< successful reads of the database
   std::atomic<std::uint64_t> poll_errors{0};  ///< failed connects and reads
   std::atomic<std::uint64_t> notifications{0};
-  std::atomic<std::uint64_t> snapshots_rejected{0};  ///< builds refused for bad data
-  std::atomic<std::int64_t> last_poll_duration_us{0};
+  std::atomic<std::uint64_t> snapshots_rejected{0};    ///< builds refused for bad data
+  std::atomic<std::int64_t> last_poll_duration_us{0};  ///< reading the database, one poll
   std::atomic<bool> connected{false};
   std::atomic<std::int64_t> last_snapshot_unix_ms{0};  ///< 0 until the first snapshot
   /// Backends of the last published snapshot, indexed by core::backend_state.
