@@ -27,7 +27,9 @@ class count_log {
   void note(const count_result& r) {
     const state now =
         r ? (r.method == count_method::netlink ? state::netlink : state::proc) : state::failing;
-    if (now == state_) return;
+    if (now == state_) {
+      return;
+    }
     if (now == state::failing) {
       spdlog::error("counting failed ({}: {}); reports keep the last count", to_string(r.method),
                     r.error.message());
@@ -74,7 +76,9 @@ int run_agent(const config& cfg, stop_signals& signals) {
         report_due = true;
       }
       next_count += cfg.interval;
-      if (next_count <= now) next_count = now + cfg.interval;  // we fell behind: skip, no burst
+      if (next_count <= now) {
+        next_count = now + cfg.interval;  // we fell behind: skip, no burst
+      }
     }
 
     if (report_due && have_count && now >= next_attempt) {
@@ -119,7 +123,9 @@ int run_agent(const config& cfg, stop_signals& signals) {
     }
 
     auto wake = next_count;
-    if (report_due && have_count) wake = std::min(wake, std::max(next_attempt, clock::now()));
+    if (report_due && have_count) {
+      wake = std::min(wake, std::max(next_attempt, clock::now()));
+    }
     if (const int sig = signals.wait_until(wake); sig != 0) {
       spdlog::info("{} received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
@@ -132,10 +138,14 @@ int run_agent(const config& cfg, stop_signals& signals) {
   }
   // Drain: the latest count with draining = true, so the servers stop handing us out at once.
   // Two tries: the first may find a connection that died while we slept.
-  if (const count_result c = counter.count(); c) r.connections = c.established;
+  if (const count_result c = counter.count(); c) {
+    r.connections = c.established;
+  }
   r.draining = true;
   reporter::outcome o;
-  for (int attempt = 0; attempt < 2 && !o.ok(); ++attempt) o = db.send(r);
+  for (int attempt = 0; attempt < 2 && !o.ok(); ++attempt) {
+    o = db.send(r);
+  }
   if (o.ok()) {
     spdlog::info("reported draining ({} connections); exiting", r.connections);
   } else {

@@ -16,7 +16,9 @@ namespace {
 const CLI::Validator duration_validator(
     [](std::string& text) -> std::string {
       const auto d = parse_duration(text);
-      if (!d) return "not a duration (like 500ms, 2s, 1m): " + text;
+      if (!d) {
+        return "not a duration (like 500ms, 2s, 1m): " + text;
+      }
       if (*d < std::chrono::milliseconds(10) || *d > std::chrono::hours(1)) {
         return "must be between 10ms and 1h: " + text;
       }
@@ -56,7 +58,9 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
   auto* db_opt = app.add_option("--db", db,
                                 "libpq conninfo or postgresql:// URI of the loadns database "
                                 "(default: $LOADNS_DB)");
-  if (env_db == nullptr || *env_db == '\0') db_opt->required();
+  if (env_db == nullptr || *env_db == '\0') {
+    db_opt->required();
+  }
   app.add_option("--service", service, "balanced name this backend serves (api.example.com)")
       ->required();
   app.add_option("--address", address, "address DNS answers give for this backend")
@@ -86,19 +90,29 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
 
   // A flag given twice takes its last value, so wrappers can append overrides; --port adds up.
   for (auto* opt : app.get_options()) {
-    if (opt->get_name() != "--port") opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    if (opt->get_name() != "--port") {
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    }
   }
 
   std::ostringstream out;
   std::ostringstream err;
   try {
     app.parse(argc, argv);
-    if (db.empty()) throw CLI::ValidationError("--db", "empty conninfo");
-    if (service.empty()) throw CLI::ValidationError("--service", "empty name");
-    if (name.empty()) throw CLI::ValidationError("--name", "empty name (and no host name)");
+    if (db.empty()) {
+      throw CLI::ValidationError("--db", "empty conninfo");
+    }
+    if (service.empty()) {
+      throw CLI::ValidationError("--service", "empty name");
+    }
+    if (name.empty()) {
+      throw CLI::ValidationError("--name", "empty name (and no host name)");
+    }
     std::string error;
     auto info = make_conninfo(db, error);
-    if (!info) throw CLI::ValidationError("--db", "invalid conninfo: " + error);
+    if (!info) {
+      throw CLI::ValidationError("--db", "invalid conninfo: " + error);
+    }
     result.cfg.db = std::move(*info);
   } catch (const CLI::ParseError& e) {
     result.what = parse_result::action::exit;
@@ -114,10 +128,16 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
   c.service = service;
   c.name = name;
   c.address = *ip_address::parse(address);
-  for (const int p : ports) c.filter.ports.push_back(static_cast<std::uint16_t>(p));
-  if (!local_address.empty()) c.filter.local_address = ip_address::parse(local_address);
+  for (const int p : ports) {
+    c.filter.ports.push_back(static_cast<std::uint16_t>(p));
+  }
+  if (!local_address.empty()) {
+    c.filter.local_address = ip_address::parse(local_address);
+  }
   c.interval = *parse_duration(interval);
-  if (capacity_opt->count() > 0) c.capacity = capacity;
+  if (capacity_opt->count() > 0) {
+    c.capacity = capacity;
+  }
   c.drain_on_exit = !no_drain;
   c.counter = *parse_counter_mode(counter);
   c.log_level = log_level;

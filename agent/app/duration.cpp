@@ -12,7 +12,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
   std::size_t digits = 0;
   while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
     whole = whole * 10 + static_cast<std::uint64_t>(text[pos] - '0');
-    if (whole > 1'000'000'000ULL) return std::nullopt;
+    if (whole > 1'000'000'000ULL) {
+      return std::nullopt;
+    }
     ++pos;
     ++digits;
   }
@@ -26,20 +28,23 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
       ++digits;
     }
   }
-  if (digits == 0) return std::nullopt;
+  if (digits == 0) {
+    return std::nullopt;
+  }
 
   const std::string_view unit = text.substr(pos);
   std::uint64_t ms_per_unit = 0;
-  if (unit == "ms")
+  if (unit == "ms") {
     ms_per_unit = 1;
-  else if (unit == "s" || unit.empty())
+  } else if (unit == "s" || unit.empty()) {
     ms_per_unit = 1'000;
-  else if (unit == "m" || unit == "min")
+  } else if (unit == "m" || unit == "min") {
     ms_per_unit = 60'000;
-  else if (unit == "h")
+  } else if (unit == "h") {
     ms_per_unit = 3'600'000;
-  else
+  } else {
     return std::nullopt;
+  }
 
   const std::uint64_t ms = whole * ms_per_unit + fraction * ms_per_unit / 1'000'000;
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));

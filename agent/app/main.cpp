@@ -18,13 +18,17 @@ namespace {
 
 std::string host_name() {
   char buf[HOST_NAME_MAX + 1] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) {
+    return {};
+  }
   return buf;
 }
 
 std::string ports_text(const loadns::agent::socket_filter& f) {
   std::string s;
-  for (const auto p : f.ports) s += (s.empty() ? "" : ",") + std::to_string(p);
+  for (const auto p : f.ports) {
+    s += (s.empty() ? "" : ",") + std::to_string(p);
+  }
   return s;
 }
 
@@ -36,7 +40,9 @@ int main(int argc, char** argv) {
     // Before anything else: the signal mask is inherited by every thread started later.
     stop_signals signals;
 
-    const parse_result parsed = parse_config(argc, argv, std::getenv("LOADNS_DB"), host_name());
+    // Single-threaded here: getenv cannot race a setenv.
+    const char* env_db = std::getenv("LOADNS_DB");  // NOLINT(concurrency-mt-unsafe)
+    const parse_result parsed = parse_config(argc, argv, env_db, host_name());
     if (parsed.what == parse_result::action::exit) {
       std::fputs(parsed.output.c_str(), parsed.exit_code == 0 ? stdout : stderr);
       return parsed.exit_code;

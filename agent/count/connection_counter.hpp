@@ -19,7 +19,7 @@ enum class counter_mode : std::uint8_t { automatic, netlink, proc };
 
 class connection_counter {
  public:
-  connection_counter(socket_filter filter, counter_mode mode);
+  connection_counter(const socket_filter& filter, counter_mode mode);
 
   /// One count. In automatic mode a netlink failure is answered by /proc for this count; the
   /// next count tries netlink again (the result's `method` says which one answered, so the

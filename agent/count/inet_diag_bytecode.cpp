@@ -38,7 +38,9 @@ std::optional<std::vector<std::uint8_t>> build_inet_diag_bytecode(const socket_f
   std::vector<std::uint16_t> ports = filter.ports;
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
-  if (ports.empty()) return std::nullopt;
+  if (ports.empty()) {
+    return std::nullopt;
+  }
 
   std::uint8_t family = AF_UNSPEC;
   std::uint8_t prefix_len = 0;
@@ -51,7 +53,9 @@ std::optional<std::vector<std::uint8_t>> build_inet_diag_bytecode(const socket_f
   }
   const std::size_t cond_len = op_len + hostcond_len + addr_len;  // <= 28: fits `yes` (u8)
   const std::size_t total = ports.size() * cond_len + (ports.size() - 1) * op_len;
-  if (total > max_program) return std::nullopt;
+  if (total > max_program) {
+    return std::nullopt;
+  }
 
   std::vector<std::uint8_t> out;
   out.reserve(total);

@@ -14,7 +14,9 @@ bool is_v4_mapped(const std::array<std::uint8_t, 16>& v6) noexcept {
 std::optional<ip_address> ip_address::parse(std::string_view text) {
   // inet_pton needs a NUL-terminated string; the longest valid form is INET6_ADDRSTRLEN - 1.
   char buf[INET6_ADDRSTRLEN] = {};
-  if (text.empty() || text.size() >= sizeof buf) return std::nullopt;
+  if (text.empty() || text.size() >= sizeof buf) {
+    return std::nullopt;
+  }
   std::copy(text.begin(), text.end(), buf);
 
   ip_address a;
@@ -37,7 +39,9 @@ std::optional<ip_address> ip_address::parse(std::string_view text) {
 std::string ip_address::to_string() const {
   char buf[INET6_ADDRSTRLEN] = {};
   const int af = family == ip_family::v4 ? AF_INET : AF_INET6;
-  if (::inet_ntop(af, bytes.data(), buf, sizeof buf) == nullptr) return {};
+  if (::inet_ntop(af, bytes.data(), buf, sizeof buf) == nullptr) {
+    return {};
+  }
   return buf;
 }
 

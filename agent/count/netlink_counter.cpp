@@ -18,7 +18,7 @@ namespace {
 // The kernel sizes a dump datagram to min(our last recv size, 32 KiB - overhead)
 // (net/netlink/af_netlink.c, netlink_dump); twice that leaves room for any future change
 // while MSG_TRUNC still tells us if it is ever not enough.
-constexpr std::size_t receive_buffer = 64 * 1024;
+constexpr std::size_t receive_buffer = std::size_t{64} * 1024;
 
 std::error_code last_error() noexcept {
   return {errno, std::generic_category()};
@@ -28,7 +28,9 @@ std::error_code last_error() noexcept {
 
 netlink_counter::netlink_counter(socket_filter filter)
     : filter_(std::move(filter)), buffer_(receive_buffer) {
-  if (auto bc = build_inet_diag_bytecode(filter_)) bytecode_ = std::move(*bc);
+  if (auto bc = build_inet_diag_bytecode(filter_)) {
+    bytecode_ = std::move(*bc);
+  }
   build_requests();
 }
 
@@ -43,9 +45,13 @@ void netlink_counter::build_requests() {
 }
 
 std::error_code netlink_counter::open() noexcept {
-  if (fd_ >= 0) return {};
+  if (fd_ >= 0) {
+    return {};
+  }
   fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd_ < 0) return last_error();
+  if (fd_ < 0) {
+    return last_error();
+  }
   // A dump the kernel never finishes must not hang the agent's loop.
   timeval timeout{2, 0};
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -53,7 +59,9 @@ std::error_code netlink_counter::open() noexcept {
 }
 
 void netlink_counter::close() noexcept {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
   fd_ = -1;
 }
 
@@ -68,14 +76,20 @@ std::error_code netlink_counter::dump(std::span<std::uint8_t> request, dump_kind
     sent = ::sendto(fd_, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&kernel),
                     sizeof kernel);
   } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return last_error();
-  if (static_cast<std::size_t>(sent) != request.size()) return make_error_code(std::errc::io_error);
+  if (sent < 0) {
+    return last_error();
+  }
+  if (static_cast<std::size_t>(sent) != request.size()) {
+    return make_error_code(std::errc::io_error);
+  }
 
   for (;;) {
     // MSG_TRUNC makes recv return the datagram's real length even when it did not fit.
     const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_TRUNC);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return last_error();  // EAGAIN here means the receive timeout expired
     }
     if (static_cast<std::size_t>(n) > buffer_.size()) {
@@ -108,7 +122,9 @@ count_result netlink_counter::count() noexcept {
       return result;
     }
     const std::error_code ec = dump(request_all_, dump_kind::all_families, result);
-    if (!ec) return result;
+    if (!ec) {
+      return result;
+    }
     close();
     if (ec != std::errc::invalid_argument && ec != std::errc::no_such_file_or_directory &&
         ec != std::errc::operation_not_supported && ec != std::errc::protocol_not_supported) {

@@ -112,7 +112,9 @@ std::vector<std::uint8_t> build_all_families_request(std::span<const std::uint8_
 }
 
 void set_request_seq(std::span<std::uint8_t> request, std::uint32_t seq) noexcept {
-  if (request.size() >= nlmsg_header) std::memcpy(request.data() + 8, &seq, sizeof seq);
+  if (request.size() >= nlmsg_header) {
+    std::memcpy(request.data() + 8, &seq, sizeof seq);
+  }
 }
 
 dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint32_t seq,
@@ -134,7 +136,9 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
     }
     byte_reader payload(datagram.subspan(at + nlmsg_header, len - nlmsg_header));
     at += align4(len) < datagram.size() - at ? align4(len) : datagram.size() - at;
-    if (msg_seq != seq) continue;
+    if (msg_seq != seq) {
+      continue;
+    }
 
     if (type == socket_type) {
       const std::uint8_t family = payload.u8();
@@ -150,10 +154,16 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
         return result;
       }
       ++result.sockets;
-      if (state != TCP_ESTABLISHED) continue;
-      if (family != AF_INET && family != AF_INET6) continue;
+      if (state != TCP_ESTABLISHED) {
+        continue;
+      }
+      if (family != AF_INET && family != AF_INET6) {
+        continue;
+      }
       const ip_family fam = family == AF_INET ? ip_family::v4 : ip_family::v6;
-      if (filter.matches(fam, sport, src)) ++result.matched;
+      if (filter.matches(fam, sport, src)) {
+        ++result.matched;
+      }
       continue;
     }
     switch (type) {
@@ -174,7 +184,9 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
           result.status = dump_status::malformed;
           return result;
         }
-        if (err == 0) continue;  // an ACK: not an error
+        if (err == 0) {
+          continue;  // an ACK: not an error
+        }
         result.status = dump_status::error;
         result.error = -err;
         return result;
@@ -183,7 +195,9 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
         continue;  // NLMSG_NOOP and anything new: nothing to count
     }
   }
-  if (at != datagram.size()) result.status = dump_status::malformed;  // a torn header
+  if (at != datagram.size()) {
+    result.status = dump_status::malformed;  // a torn header
+  }
   return result;
 }
 

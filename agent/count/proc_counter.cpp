@@ -13,13 +13,15 @@
 namespace loadns::agent {
 namespace {
 
-constexpr std::size_t read_buffer = 64 * 1024;  // ~430 lines per read()
+constexpr std::size_t read_buffer = std::size_t{64} * 1024;  // ~430 lines per read()
 
 class fd_guard {
  public:
   explicit fd_guard(int fd) noexcept : fd_(fd) {}
   ~fd_guard() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
   }
   fd_guard(const fd_guard&) = delete;
   fd_guard& operator=(const fd_guard&) = delete;
@@ -31,7 +33,7 @@ class fd_guard {
 
 }  // namespace
 
-proc_counter::proc_counter(socket_filter filter, std::string proc_net)
+proc_counter::proc_counter(socket_filter filter, const std::string& proc_net)
     : filter_(std::move(filter)),
       tcp_path_(proc_net + "/tcp"),
       tcp6_path_(proc_net + "/tcp6"),
@@ -40,23 +42,31 @@ proc_counter::proc_counter(socket_filter filter, std::string proc_net)
 std::error_code proc_counter::read_file(const std::string& path, ip_family family,
                                         count_result& into) noexcept {
   const fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return {errno, std::generic_category()};
+  if (fd.get() < 0) {
+    return {errno, std::generic_category()};
+  }
 
   proc_tcp_counts counts;
   std::size_t filled = 0;  // bytes in buffer_, the tail being a partial line
   for (;;) {
     const ssize_t n = ::read(fd.get(), buffer_.data() + filled, buffer_.size() - filled);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return {errno, std::generic_category()};
     }
-    if (n == 0) break;
+    if (n == 0) {
+      break;
+    }
     filled += static_cast<std::size_t>(n);
     const std::string_view text(buffer_.data(), filled);
     const std::size_t last_nl = text.rfind('\n');
     if (last_nl == std::string_view::npos) {
       // A full buffer without a newline is not a /proc/net/tcp line.
-      if (filled == buffer_.size()) return make_error_code(std::errc::bad_message);
+      if (filled == buffer_.size()) {
+        return make_error_code(std::errc::bad_message);
+      }
       continue;
     }
     count_proc_tcp_lines(text.substr(0, last_nl + 1), family, filter_, counts);
@@ -64,7 +74,9 @@ std::error_code proc_counter::read_file(const std::string& path, ip_family famil
     std::memmove(buffer_.data(), buffer_.data() + last_nl + 1, filled);
   }
   count_proc_tcp_lines(std::string_view(buffer_.data(), filled), family, filter_, counts);
-  if (counts.malformed != 0) return make_error_code(std::errc::bad_message);
+  if (counts.malformed != 0) {
+    return make_error_code(std::errc::bad_message);
+  }
   into.established += counts.matched;
   into.examined += counts.sockets;
   return {};
@@ -78,7 +90,9 @@ count_result proc_counter::count() noexcept {
     return result;
   }
   if (auto ec = read_file(tcp6_path_, ip_family::v6, result)) {
-    if (ec != std::errc::no_such_file_or_directory) result.error = ec;
+    if (ec != std::errc::no_such_file_or_directory) {
+      result.error = ec;
+    }
   }
   return result;
 }

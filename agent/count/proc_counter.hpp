@@ -15,7 +15,7 @@ namespace loadns::agent {
 class proc_counter {
  public:
   /// `proc_net` is the folder holding tcp and tcp6 (tests point it at captured files).
-  explicit proc_counter(socket_filter filter, std::string proc_net = "/proc/net");
+  explicit proc_counter(socket_filter filter, const std::string& proc_net = "/proc/net");
 
   /// Reads both files. A missing tcp6 (kernel without IPv6) counts as no IPv6 sockets; a
   /// missing tcp, an I/O error or a malformed line is an error (EBADMSG for the latter).

@@ -8,20 +8,30 @@ namespace {
 constexpr std::uint8_t tcp_established = 1;  // include/net/tcp_states.h
 
 int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
   return -1;
 }
 
 // Exactly `digits` hex digits at `pos`; advances pos. False (and pos unspecified) otherwise.
 bool read_hex(std::string_view s, std::size_t& pos, std::size_t digits,
               std::uint32_t& out) noexcept {
-  if (s.size() - pos < digits) return false;
+  if (s.size() - pos < digits) {
+    return false;
+  }
   std::uint32_t v = 0;
   for (std::size_t i = 0; i < digits; ++i) {
     const int d = hex_digit(s[pos + i]);
-    if (d < 0) return false;
+    if (d < 0) {
+      return false;
+    }
     v = (v << 4) | static_cast<std::uint32_t>(d);
   }
   pos += digits;
@@ -30,7 +40,9 @@ bool read_hex(std::string_view s, std::size_t& pos, std::size_t digits,
 }
 
 void skip_spaces(std::string_view s, std::size_t& pos) noexcept {
-  while (pos < s.size() && s[pos] == ' ') ++pos;
+  while (pos < s.size() && s[pos] == ' ') {
+    ++pos;
+  }
 }
 
 }  // namespace
@@ -41,8 +53,12 @@ std::optional<proc_tcp_entry> parse_proc_tcp_line(std::string_view line,
   skip_spaces(line, pos);
   // "sl" column: a decimal slot number and a colon.
   const std::size_t digits_at = pos;
-  while (pos < line.size() && line[pos] >= '0' && line[pos] <= '9') ++pos;
-  if (pos == digits_at || pos >= line.size() || line[pos] != ':') return std::nullopt;
+  while (pos < line.size() && line[pos] >= '0' && line[pos] <= '9') {
+    ++pos;
+  }
+  if (pos == digits_at || pos >= line.size() || line[pos] != ':') {
+    return std::nullopt;
+  }
   ++pos;
   skip_spaces(line, pos);
 
@@ -50,33 +66,53 @@ std::optional<proc_tcp_entry> parse_proc_tcp_line(std::string_view line,
   const std::size_t words = family == ip_family::v4 ? 1 : 4;
   for (std::size_t w = 0; w < words; ++w) {
     std::uint32_t word = 0;
-    if (!read_hex(line, pos, 8, word)) return std::nullopt;
+    if (!read_hex(line, pos, 8, word)) {
+      return std::nullopt;
+    }
     // The kernel printed the in-memory __be32 as a host integer: copying the integer back to
     // memory restores the network-order bytes on any host.
     std::memcpy(e.local.data() + 4 * w, &word, sizeof word);
   }
   std::uint32_t port = 0;
-  if (pos >= line.size() || line[pos] != ':') return std::nullopt;
+  if (pos >= line.size() || line[pos] != ':') {
+    return std::nullopt;
+  }
   ++pos;
-  if (!read_hex(line, pos, 4, port)) return std::nullopt;
+  if (!read_hex(line, pos, 4, port)) {
+    return std::nullopt;
+  }
   e.local_port = static_cast<std::uint16_t>(port);
 
   // rem_address: same shape; only its presence is checked.
-  if (pos >= line.size() || line[pos] != ' ') return std::nullopt;
+  if (pos >= line.size() || line[pos] != ' ') {
+    return std::nullopt;
+  }
   skip_spaces(line, pos);
   std::uint32_t ignored = 0;
   for (std::size_t w = 0; w < words; ++w) {
-    if (!read_hex(line, pos, 8, ignored)) return std::nullopt;
+    if (!read_hex(line, pos, 8, ignored)) {
+      return std::nullopt;
+    }
   }
-  if (pos >= line.size() || line[pos] != ':') return std::nullopt;
+  if (pos >= line.size() || line[pos] != ':') {
+    return std::nullopt;
+  }
   ++pos;
-  if (!read_hex(line, pos, 4, ignored)) return std::nullopt;
+  if (!read_hex(line, pos, 4, ignored)) {
+    return std::nullopt;
+  }
 
-  if (pos >= line.size() || line[pos] != ' ') return std::nullopt;
+  if (pos >= line.size() || line[pos] != ' ') {
+    return std::nullopt;
+  }
   skip_spaces(line, pos);
   std::uint32_t state = 0;
-  if (!read_hex(line, pos, 2, state)) return std::nullopt;
-  if (pos < line.size() && line[pos] != ' ') return std::nullopt;
+  if (!read_hex(line, pos, 2, state)) {
+    return std::nullopt;
+  }
+  if (pos < line.size() && line[pos] != ' ') {
+    return std::nullopt;
+  }
   e.state = static_cast<std::uint8_t>(state);
   return e;
 }
@@ -93,7 +129,9 @@ void count_proc_tcp_lines(std::string_view text, ip_family family, const socket_
       const std::size_t first = line.find_first_not_of(' ');
       const bool header = first != std::string_view::npos && line.substr(first, 3) == "sl ";
       const bool blank = first == std::string_view::npos;
-      if (!header && !blank) ++counts.malformed;
+      if (!header && !blank) {
+        ++counts.malformed;
+      }
       continue;
     }
     ++counts.sockets;

@@ -6,8 +6,12 @@ namespace loadns::agent {
 
 bool socket_filter::matches(ip_family family, std::uint16_t port,
                             const std::array<std::uint8_t, 16>& addr) const noexcept {
-  if (std::find(ports.begin(), ports.end(), port) == ports.end()) return false;
-  if (!local_address) return true;
+  if (std::find(ports.begin(), ports.end(), port) == ports.end()) {
+    return false;
+  }
+  if (!local_address) {
+    return true;
+  }
   const ip_address& want = *local_address;
   if (want.family == family) {
     return std::equal(want.bytes.begin(), want.bytes.begin() + static_cast<long>(want.size()),

@@ -15,11 +15,15 @@ struct option_list_deleter {
 
 // key='value' with \ and ' escaped, as libpq's conninfo grammar reads it.
 void append_pair(std::string& out, std::string_view key, std::string_view value) {
-  if (!out.empty()) out += ' ';
+  if (!out.empty()) {
+    out += ' ';
+  }
   out.append(key);
   out += "='";
   for (const char c : value) {
-    if (c == '\\' || c == '\'') out += '\\';
+    if (c == '\\' || c == '\'') {
+      out += '\\';
+    }
     out += c;
   }
   out += '\'';
@@ -48,14 +52,20 @@ std::optional<conninfo> make_conninfo(std::string_view text, std::string& error)
       PQconninfoParse(copy.c_str(), &message));
   if (!options) {
     error = message != nullptr ? message : "out of memory";
-    if (message != nullptr) PQfreemem(message);
-    while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+    if (message != nullptr) {
+      PQfreemem(message);
+    }
+    while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) {
+      error.pop_back();
+    }
     return std::nullopt;
   }
 
   conninfo out;
   for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
-    if (o->val == nullptr) continue;
+    if (o->val == nullptr) {
+      continue;
+    }
     const std::string_view key = o->keyword;
     append_pair(out.effective, key, o->val);
     append_pair(out.redacted, key, is_secret(key) ? "***" : o->val);
@@ -63,9 +73,13 @@ std::optional<conninfo> make_conninfo(std::string_view text, std::string& error)
   for (const auto& [key, value] : defaults) {
     bool given = false;
     for (const PQconninfoOption* o = options.get(); o->keyword != nullptr; ++o) {
-      if (o->val != nullptr && key == o->keyword) given = true;
+      if (o->val != nullptr && key == o->keyword) {
+        given = true;
+      }
     }
-    if (given) continue;
+    if (given) {
+      continue;
+    }
     append_pair(out.effective, key, value);
     append_pair(out.redacted, key, value);
   }

@@ -16,12 +16,16 @@ std::string one_line(std::string_view text) {
   std::string out;
   for (const char c : text) {
     if (c == '\n' || c == '\r' || c == '\t') {
-      if (!out.empty() && out.back() != ' ') out += ' ';
+      if (!out.empty() && out.back() != ' ') {
+        out += ' ';
+      }
     } else {
       out += c;
     }
   }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
+  while (!out.empty() && out.back() == ' ') {
+    out.pop_back();
+  }
   return out;
 }
 
