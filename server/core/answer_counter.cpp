@@ -1,6 +1,7 @@
 #include "server/core/answer_counter.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <new>
 #include <unordered_set>

@@ -6,7 +6,6 @@
 // overloads a newcomer again). Instead each counter keeps a ring of short time buckets and
 // sums the ones at or after the report's time.
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
