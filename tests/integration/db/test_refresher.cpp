@@ -85,7 +85,7 @@ TEST_CASE_FIXTURE(world, "refresher publishes the first snapshot and load within
   const auto poll = 300ms;
   loadns::db::refresher r(options(poll), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 10s));
+  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
   REQUIRE(backend("b1") != nullptr);
   CHECK(backend("b1")->connections == 1);
   CHECK(backend("b2")->state == loadns::core::backend_state::serving);
@@ -97,19 +97,20 @@ TEST_CASE_FIXTURE(world, "refresher publishes the first snapshot and load within
   // A load report does not notify: the next poll picks it up.
   const auto t0 = steady::now();
   pg.psql("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 42, 100)");
-  REQUIRE(eventually([&] { return backend("b1") && backend("b1")->connections == 42; }, 5s));
+  REQUIRE(eventually([&] { return backend("b1") && backend("b1")->connections == 42; }, 20s));
   const auto latency = ms_since(t0);
   std::printf("report -> snapshot latency by polling: %.1f ms (poll interval %lld ms)\n", latency,
               static_cast<long long>(poll.count()));
   std::fflush(stdout);
-  CHECK(latency < static_cast<double>(poll.count()) + 500.0);
+  // One poll interval plus scheduling slack on a busy machine.
+  CHECK(latency < static_cast<double>(poll.count()) + 1500.0);
 }
 
 TEST_CASE_FIXTURE(world, "refresher reloads at once on NOTIFY") {
   const auto poll = 10s;  // far longer than the test: only the notification can explain it
   loadns::db::refresher r(options(poll), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 10s));
+  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
   REQUIRE(backend("b1")->enabled);
 
   pqxx::connection operator_session(pg.conninfo());
@@ -120,7 +121,7 @@ TEST_CASE_FIXTURE(world, "refresher reloads at once on NOTIFY") {
             " WHERE name = 'b1'");
     const auto t0 = steady::now();
     tx.commit();  // the notification is sent at commit
-    REQUIRE(eventually([&] { return backend("b1") && backend("b1")->enabled == enable; }, 5s));
+    REQUIRE(eventually([&] { return backend("b1") && backend("b1")->enabled == enable; }, 20s));
     const auto latency = ms_since(t0);
     std::printf("commit of UPDATE enabled -> snapshot published, by NOTIFY: %.1f ms\n", latency);
     std::fflush(stdout);
@@ -133,7 +134,7 @@ TEST_CASE_FIXTURE(world, "refresher reloads at once on NOTIFY") {
 TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot while the cluster is down") {
   loadns::db::refresher r(options(200ms), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 10s));
+  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
 
   SUBCASE("stopped") {
     pg.stop();
@@ -141,35 +142,35 @@ TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot while the cluster is
   SUBCASE("killed") {
     pg.kill();
   }
-  REQUIRE(eventually([&] { return !r.stats().connected.load(); }, 5s));
+  REQUIRE(eventually([&] { return !r.stats().connected.load(); }, 20s));
   const auto last = holder.current();  // polls publish until the link is lost
   REQUIRE(last != nullptr);
   const auto errors = r.stats().poll_errors.load();
-  REQUIRE(eventually([&] { return r.stats().poll_errors.load() >= errors + 2; }, 10s));
+  REQUIRE(eventually([&] { return r.stats().poll_errors.load() >= errors + 2; }, 30s));
   CHECK(holder.current() == last);  // nothing published, nothing lost
 
   pg.start();
-  REQUIRE(eventually([&] { return r.stats().connected.load(); }, 10s));
+  REQUIRE(eventually([&] { return r.stats().connected.load(); }, 30s));
   pg.psql("UPDATE loadns.backends SET enabled = false WHERE name = 'b2'");
-  CHECK(eventually([&] { return backend("b2") && !backend("b2")->enabled; }, 5s));
+  CHECK(eventually([&] { return backend("b2") && !backend("b2")->enabled; }, 20s));
 }
 
 TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot when the data is refused") {
   loadns::db::refresher r(options(200ms), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 10s));
+  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
   // Only a superuser bypassing the checks can store this; the server must survive it.
   pg.psql(
       "ALTER TABLE loadns.records DROP CONSTRAINT records_data_valid;"
       "ALTER TABLE loadns.records DISABLE TRIGGER records_check_data;"
       "INSERT INTO loadns.records (name, type, data) VALUES ('bad.example.com', 'A', 'nope')");
-  REQUIRE(eventually([&] { return r.stats().snapshots_rejected.load() >= 1; }, 5s));
+  REQUIRE(eventually([&] { return r.stats().snapshots_rejected.load() >= 1; }, 20s));
   const auto last = holder.current();
   REQUIRE(last != nullptr);
-  CHECK(eventually([&] { return r.stats().snapshots_rejected.load() >= 3; }, 5s));
+  CHECK(eventually([&] { return r.stats().snapshots_rejected.load() >= 3; }, 20s));
   CHECK(holder.current() == last);  // refused polls publish nothing
   pg.psql("DELETE FROM loadns.records WHERE name = 'bad.example.com'");
-  CHECK(eventually([&] { return holder.current() != last; }, 5s));
+  CHECK(eventually([&] { return holder.current() != last; }, 20s));
 }
 
 TEST_CASE_FIXTURE(world, "a blocked query times out and the refresher carries on") {
@@ -177,17 +178,17 @@ TEST_CASE_FIXTURE(world, "a blocked query times out and the refresher carries on
   o.statement_timeout = 500ms;
   loadns::db::refresher r(o, holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 10s));
+  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
   const auto errors = r.stats().poll_errors.load();
   {
     pqxx::connection locker(pg.conninfo());
     pqxx::work tx(locker);
     tx.exec("LOCK TABLE loadns.zones IN ACCESS EXCLUSIVE MODE");
-    CHECK(eventually([&] { return r.stats().poll_errors.load() > errors; }, 5s));
+    CHECK(eventually([&] { return r.stats().poll_errors.load() > errors; }, 20s));
     CHECK(r.stats().connected.load());
   }  // lock released
   const auto polls = r.stats().polls.load();
-  CHECK(eventually([&] { return r.stats().polls.load() > polls; }, 5s));
+  CHECK(eventually([&] { return r.stats().polls.load() > polls; }, 20s));
 }
 
 TEST_CASE_FIXTURE(world, "a multi-host conninfo skips a dead host") {
@@ -207,7 +208,7 @@ TEST_CASE_FIXTURE(world, "a multi-host conninfo skips a dead host") {
                std::to_string(pg.port()) + " dbname=loadns user=server";
   loadns::db::refresher r(o, holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 10s));
+  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
   CHECK(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'loadns-server'") ==
         "1");
   r.stop();
@@ -228,10 +229,10 @@ TEST_CASE("refresher waits for a database that is down at start") {
   o.reconnect_max = 500ms;
   loadns::db::refresher r(o, holder, counters);
   r.start();
-  CHECK(eventually([&] { return r.stats().poll_errors.load() >= 2; }, 10s));
+  CHECK(eventually([&] { return r.stats().poll_errors.load() >= 2; }, 30s));
   CHECK(holder.generation() == 0);
   pg.start();
-  CHECK(eventually([&] { return holder.generation() > 0; }, 10s));
+  CHECK(eventually([&] { return holder.generation() > 0; }, 30s));
   const auto t0 = steady::now();
   r.stop();
   CHECK(ms_since(t0) < 1000.0);

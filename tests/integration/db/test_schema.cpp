@@ -48,14 +48,14 @@ struct listener final : pqxx::notification_receiver {
 
 /// Waits (bounded) until a notification with `payload` arrives; returns every payload seen.
 std::vector<std::string> wait_for(pqxx::connection& c, listener& l, const std::string& payload) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     for (const auto& p : l.payloads) {
       if (p == payload) return l.payloads;
     }
     c.await_notification(0, 200'000);
   }
-  FAIL("no notification ", payload, " within 10 s");
+  FAIL("no notification ", payload, " within 30 s");
   return l.payloads;
 }
 
