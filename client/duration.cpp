@@ -10,7 +10,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
   const char* first = text.data();
   const char* last = text.data() + text.size();
   const auto [end, ec] = std::from_chars(first, last, value, std::chars_format::fixed);
-  if (ec != std::errc{} || end == first || !std::isfinite(value) || value < 0) return {};
+  if (ec != std::errc{} || end == first || !std::isfinite(value) || value < 0) {
+    return {};
+  }
   const std::string_view unit(end, static_cast<std::size_t>(last - end));
   double scale = 0;
   if (unit.empty() || unit == "s") {
@@ -23,7 +25,9 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
     return {};
   }
   const double ms = std::round(value * scale);
-  if (ms > 86'400'000.0) return {};
+  if (ms > 86'400'000.0) {
+    return {};
+  }
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 

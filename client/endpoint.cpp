@@ -35,28 +35,40 @@ std::optional<endpoint> parse_endpoint(std::string_view text,
   std::string_view port_text;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
+    if (close == std::string_view::npos) {
+      return std::nullopt;
+    }
     host = text.substr(1, close - 1);
     const auto rest = text.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
+      if (rest.front() != ':') {
+        return std::nullopt;
+      }
       port_text = rest.substr(1);
-      if (port_text.empty()) return std::nullopt;
+      if (port_text.empty()) {
+        return std::nullopt;
+      }
     }
   } else if (const auto colon = text.rfind(':');
              colon != std::string_view::npos && text.find(':') == colon) {
     host = text.substr(0, colon);  // exactly one colon: IPv4:port
     port_text = text.substr(colon + 1);
-    if (port_text.empty()) return std::nullopt;
+    if (port_text.empty()) {
+      return std::nullopt;
+    }
   }
   std::uint16_t port = 0;
   if (port_text.empty()) {
-    if (!default_port) return std::nullopt;
+    if (!default_port) {
+      return std::nullopt;
+    }
     port = *default_port;
   } else {
     const auto [end, ec] =
         std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size()) return std::nullopt;
+    if (ec != std::errc{} || end != port_text.data() + port_text.size()) {
+      return std::nullopt;
+    }
   }
   return make_endpoint(host, port);
 }

@@ -79,44 +79,70 @@ std::string_view to_string(nonce_style style) noexcept {
 std::size_t nonce_from_bytes(std::span<const std::uint8_t> bytes, std::span<char> out) noexcept {
   std::size_t written = 0;
   for (const std::uint8_t b : bytes) {
-    if (written == out.size()) break;
-    if (b >= unbiased_limit) continue;
+    if (written == out.size()) {
+      break;
+    }
+    if (b >= unbiased_limit) {
+      continue;
+    }
     out[written++] = nonce_alphabet[b % nonce_alphabet.size()];
   }
   return written;
 }
 
 std::error_code check_name(std::string_view name) noexcept {
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  if (name.empty()) return nonce_errc::empty_name;
-  if (name.size() > max_name_length) return nonce_errc::name_too_long;
+  if (!name.empty() && name.back() == '.') {
+    name.remove_suffix(1);
+  }
+  if (name.empty()) {
+    return nonce_errc::empty_name;
+  }
+  if (name.size() > max_name_length) {
+    return nonce_errc::name_too_long;
+  }
   std::size_t label = 0;
   for (const char c : name) {
     if (c == '.') {
-      if (label == 0) return nonce_errc::empty_label;
+      if (label == 0) {
+        return nonce_errc::empty_label;
+      }
       label = 0;
       continue;
     }
-    if (!is_name_char(c)) return nonce_errc::bad_character;
-    if (++label > max_label_length) return nonce_errc::label_too_long;
+    if (!is_name_char(c)) {
+      return nonce_errc::bad_character;
+    }
+    if (++label > max_label_length) {
+      return nonce_errc::label_too_long;
+    }
   }
-  if (label == 0) return nonce_errc::empty_label;
+  if (label == 0) {
+    return nonce_errc::empty_label;
+  }
   return {};
 }
 
 std::error_code compose_nonce_name(std::string_view name, std::string_view nonce, nonce_style style,
                                    std::string& out) {
-  if (nonce.empty() || nonce.size() > max_nonce_length) return nonce_errc::bad_nonce_length;
-  for (const char c : nonce) {
-    if (!is_nonce_char(c)) return nonce_errc::bad_character;
+  if (nonce.empty() || nonce.size() > max_nonce_length) {
+    return nonce_errc::bad_nonce_length;
   }
-  if (const auto ec = check_name(name)) return ec;
+  for (const char c : nonce) {
+    if (!is_nonce_char(c)) {
+      return nonce_errc::bad_character;
+    }
+  }
+  if (const auto ec = check_name(name)) {
+    return ec;
+  }
 
   const bool absolute = name.back() == '.';
   const std::string_view bare = absolute ? name.substr(0, name.size() - 1) : name;
   const std::size_t first_label = std::min(bare.find('.'), bare.size());
   // Both styles add the nonce and one separator character.
-  if (bare.size() + nonce.size() + 1 > max_name_length) return nonce_errc::name_too_long;
+  if (bare.size() + nonce.size() + 1 > max_name_length) {
+    return nonce_errc::name_too_long;
+  }
   if (style == nonce_style::dash && first_label + nonce.size() + 1 > max_label_length) {
     return nonce_errc::label_too_long;
   }
@@ -130,7 +156,9 @@ std::error_code compose_nonce_name(std::string_view name, std::string_view nonce
 }
 
 std::error_code make_nonce(std::size_t length, std::string& out) {
-  if (length == 0 || length > max_nonce_length) return nonce_errc::bad_nonce_length;
+  if (length == 0 || length > max_nonce_length) {
+    return nonce_errc::bad_nonce_length;
+  }
   out.assign(length, '\0');
   // A byte is rejected with probability 4/256, so twice the length almost always suffices;
   // loop for the rare rest.
@@ -138,7 +166,9 @@ std::error_code make_nonce(std::size_t length, std::string& out) {
   std::size_t filled = 0;
   while (filled < length) {
     const std::span<std::uint8_t> draw(bytes.data(), 2 * (length - filled));
-    if (fill_random(draw)) return nonce_errc::random_unavailable;
+    if (fill_random(draw)) {
+      return nonce_errc::random_unavailable;
+    }
     filled += nonce_from_bytes(draw, std::span<char>(out).subspan(filled));
   }
   return {};
@@ -147,7 +177,9 @@ std::error_code make_nonce(std::size_t length, std::string& out) {
 std::error_code make_nonce_name(std::string_view name, nonce_style style, std::string& out,
                                 std::size_t nonce_length) {
   std::string nonce;
-  if (const auto ec = make_nonce(nonce_length, nonce)) return ec;
+  if (const auto ec = make_nonce(nonce_length, nonce)) {
+    return ec;
+  }
   return compose_nonce_name(name, nonce, style, out);
 }
 

@@ -11,7 +11,9 @@ std::error_code fill_random(std::span<std::uint8_t> out) noexcept {
   while (done < out.size()) {
     const ssize_t n = ::getrandom(out.data() + done, out.size() - done, 0);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return {errno, std::generic_category()};
     }
     done += static_cast<std::size_t>(n);

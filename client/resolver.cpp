@@ -34,7 +34,9 @@ void parse_answer(pending_lookup& p, const unsigned char* abuf, int alen) {
       const auto& row = rows[static_cast<std::size_t>(i)];
       ::inet_ntop(AF_INET, &row.ipaddr, text, sizeof text);
       p.result->addresses.emplace_back(text);
-      if (i == 0) p.result->ttl = static_cast<std::uint32_t>(std::max(row.ttl, 0));
+      if (i == 0) {
+        p.result->ttl = static_cast<std::uint32_t>(std::max(row.ttl, 0));
+      }
     }
   } else {
     std::array<ares_addr6ttl, max_addresses> rows{};
@@ -43,13 +45,19 @@ void parse_answer(pending_lookup& p, const unsigned char* abuf, int alen) {
       const auto& row = rows[static_cast<std::size_t>(i)];
       ::inet_ntop(AF_INET6, &row.ip6addr, text, sizeof text);
       p.result->addresses.emplace_back(text);
-      if (i == 0) p.result->ttl = static_cast<std::uint32_t>(std::max(row.ttl, 0));
+      if (i == 0) {
+        p.result->ttl = static_cast<std::uint32_t>(std::max(row.ttl, 0));
+      }
     }
   }
   // An answer section with only a CNAME, or an empty one, parses to ENODATA.
-  if (status == ARES_SUCCESS && p.result->addresses.empty()) status = ARES_ENODATA;
+  if (status == ARES_SUCCESS && p.result->addresses.empty()) {
+    status = ARES_ENODATA;
+  }
   p.result->status = from_ares_status(status);
-  if (status != ARES_SUCCESS) p.result->detail = ares_strerror(status);
+  if (status != ARES_SUCCESS) {
+    p.result->detail = ares_strerror(status);
+  }
 }
 
 void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
@@ -152,9 +160,15 @@ void resolver::drive(const bool& done, std::chrono::steady_clock::time_point dea
     nfds_t nfds = 0;
     for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
       short events = 0;
-      if (ARES_GETSOCK_READABLE(bits, i)) events |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(bits, i)) events |= POLLOUT;
-      if (events == 0) continue;
+      if (ARES_GETSOCK_READABLE(bits, i)) {
+        events |= POLLIN;
+      }
+      if (ARES_GETSOCK_WRITABLE(bits, i)) {
+        events |= POLLOUT;
+      }
+      if (events == 0) {
+        continue;
+      }
       fds[nfds++] = pollfd{socks[static_cast<std::size_t>(i)], events, 0};
     }
     const auto left = duration_cast<microseconds>(deadline - now);
@@ -166,7 +180,9 @@ void resolver::drive(const bool& done, std::chrono::steady_clock::time_point dea
     const auto wait_ms = wait->tv_sec * 1000 + (wait->tv_usec + 999) / 1000;
     const int rc = ::poll(fds.data(), nfds, static_cast<int>(wait_ms));
     if (rc < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       ares_cancel(channel_);
       return;
     }
@@ -176,7 +192,9 @@ void resolver::drive(const bool& done, std::chrono::steady_clock::time_point dea
     }
     for (nfds_t i = 0; i < nfds && !done; ++i) {
       const auto re = fds[i].revents;
-      if (re == 0) continue;
+      if (re == 0) {
+        continue;
+      }
       const bool readable = (re & (POLLIN | POLLERR | POLLHUP)) != 0;
       const bool writable = (re & POLLOUT) != 0;
       ares_process_fd(channel_, readable ? fds[i].fd : ARES_SOCKET_BAD,

@@ -9,7 +9,9 @@ namespace loadns::client {
 void spread::add_answer(std::string_view address) {
   ++answered_;
   auto it = counts_.find(address);
-  if (it == counts_.end()) it = counts_.emplace(std::string(address), 0).first;
+  if (it == counts_.end()) {
+    it = counts_.emplace(std::string(address), 0).first;
+  }
   ++it->second;
 }
 
@@ -22,8 +24,9 @@ std::vector<spread::row> spread::rows() const {
   std::vector<row> out;
   out.reserve(counts_.size());
   for (const auto& [address, count] : counts_) {
-    out.push_back({address, count,
-                   answered_ ? static_cast<double>(count) / static_cast<double>(answered_) : 0});
+    out.push_back(
+        {address, count,
+         answered_ != 0 ? static_cast<double>(count) / static_cast<double>(answered_) : 0});
   }
   // counts_ is ordered by address, so a stable sort keeps equal counts in address order.
   std::stable_sort(out.begin(), out.end(),
@@ -35,8 +38,12 @@ std::string spread::format() const {
   std::string out =
       fmt::format("{} lookups, {} answered, {} failed\n", answered_ + failed_, answered_, failed_);
   std::size_t width = 7;
-  for (const auto& [address, count] : counts_) width = std::max(width, address.size());
-  for (const auto& [status, count] : failures_) width = std::max(width, status.size());
+  for (const auto& [address, count] : counts_) {
+    width = std::max(width, address.size());
+  }
+  for (const auto& [status, count] : failures_) {
+    width = std::max(width, status.size());
+  }
   out += fmt::format("{:<{}}  {:>7}  {:>6}\n", "address", width, "count", "share");
   for (const auto& r : rows()) {
     out += fmt::format("{:<{}}  {:>7}  {:>5.1f}%\n", r.address, width, r.count, 100.0 * r.share);

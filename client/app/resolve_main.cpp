@@ -30,7 +30,7 @@ Example: loadns-resolve --server 127.0.0.1:5300 --count 30 api.example.com)";
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   using namespace loadns::client;
 
   CLI::App app{"Resolve a fresh nonce name per lookup with c-ares, as a loadns client does.",
@@ -110,7 +110,9 @@ int main(int argc, char** argv) {
       } else {
         fmt::print(stderr, "{} {}: {}\n", nonce_name, to_string(result.status), result.detail);
         tally.add_failure(result.status);
-        if (status == 0) status = exit_code(result.status);
+        if (status == 0) {
+          status = exit_code(result.status);
+        }
       }
     }
     if (count_opt->count() > 0) {
@@ -122,6 +124,15 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "loadns-resolve: {}\n", e.what());
     return exit_usage;
   } catch (const std::exception& e) {
+    fmt::print(stderr, "loadns-resolve: {}\n", e.what());
+    return exit_failure;
+  }
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // only allocation failures get here
     fmt::print(stderr, "loadns-resolve: {}\n", e.what());
     return exit_failure;
   }

@@ -19,9 +19,9 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -49,22 +49,28 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: poll() returns EINTR and the loop looks at the flag
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an EPIPE, not a crash
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;  // a peer that went away is an EPIPE, not a crash
+  ::sigaction(SIGPIPE, &ignore, nullptr);
 }
 
 [[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
+  throw std::runtime_error(what + ": " + std::generic_category().message(errno));
 }
 
 int open_listener(const endpoint& at) {
   const int fd = ::socket(at.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail("socket");
+  if (fd < 0) {
+    fail("socket");
+  }
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&at.address), at.length) != 0) {
     fail("bind " + to_string(at));
   }
-  if (::listen(fd, SOMAXCONN) != 0) fail("listen " + to_string(at));
+  if (::listen(fd, SOMAXCONN) != 0) {
+    fail("listen " + to_string(at));
+  }
   return fd;
 }
 
@@ -74,38 +80,54 @@ int run_listen(const std::vector<std::string>& addresses, std::size_t max_connec
   std::vector<pollfd> fds;
   for (const auto& text : addresses) {
     const auto at = parse_endpoint(text);
-    if (!at) throw std::invalid_argument("bad address '" + text + "': expected IP:PORT");
+    if (!at) {
+      throw std::invalid_argument("bad address '" + text + "': expected IP:PORT");
+    }
     fds.push_back({open_listener(*at), POLLIN, 0});
-    if (!quiet) fmt::print("listening on {}\n", to_string(*at));
+    if (!quiet) {
+      fmt::print("listening on {}\n", to_string(*at));
+    }
   }
   std::fflush(stdout);
   const std::size_t listeners = fds.size();
   char buffer[4096];
   while (stop_requested == 0) {
     const int rc = ::poll(fds.data(), fds.size(), 500);
-    if (rc < 0 && errno != EINTR) fail("poll");
-    if (rc <= 0) continue;
+    if (rc < 0 && errno != EINTR) {
+      fail("poll");
+    }
+    if (rc <= 0) {
+      continue;
+    }
     std::size_t open_before = fds.size() - listeners;
     for (std::size_t i = listeners; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
+      if (fds[i].revents == 0) {
+        continue;
+      }
       const ssize_t n = ::recv(fds[i].fd, buffer, sizeof buffer, 0);
       if (n > 0) {
         (void)::send(fds[i].fd, buffer, static_cast<std::size_t>(n), MSG_DONTWAIT);
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        continue;
+      }
       ::close(fds[i].fd);
       fds[i].fd = -1;
     }
     std::erase_if(fds, [](const pollfd& p) { return p.fd < 0; });
     for (std::size_t i = 0; i < listeners; ++i) {
-      if ((fds[i].revents & POLLIN) == 0) continue;
+      if ((fds[i].revents & POLLIN) == 0) {
+        continue;
+      }
       for (;;) {
         sockaddr_storage peer{};
         socklen_t len = sizeof peer;
         const int c = ::accept4(fds[i].fd, reinterpret_cast<sockaddr*>(&peer), &len,
                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) break;  // EAGAIN: drained; EMFILE and friends: try on the next wakeup
+        if (c < 0) {
+          break;  // EAGAIN: drained; EMFILE and friends: try on the next wakeup
+        }
         if (fds.size() - listeners >= max_connections) {
           ::close(c);
           continue;
@@ -113,14 +135,18 @@ int run_listen(const std::vector<std::string>& addresses, std::size_t max_connec
         fds.push_back({c, POLLIN, 0});
       }
     }
-    for (auto& p : fds) p.revents = 0;
+    for (auto& p : fds) {
+      p.revents = 0;
+    }
     const std::size_t open_now = fds.size() - listeners;
     if (!quiet && open_now != open_before) {
       fmt::print("{} connections open\n", open_now);
       std::fflush(stdout);
     }
   }
-  for (const auto& p : fds) ::close(p.fd);
+  for (const auto& p : fds) {
+    ::close(p.fd);
+  }
   return 0;
 }
 
@@ -129,7 +155,7 @@ bool open_connection(const endpoint& to, std::chrono::milliseconds timeout, int&
                      std::string& error) {
   const int fd = ::socket(to.address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    error = std::strerror(errno);
+    error = std::generic_category().message(errno);
     return false;
   }
   timeval tv{static_cast<time_t>(timeout.count() / 1000),
@@ -142,7 +168,7 @@ bool open_connection(const endpoint& to, std::chrono::milliseconds timeout, int&
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&to.address), to.length) != 0 ||
       ::send(fd, hello, sizeof hello - 1, 0) != static_cast<ssize_t>(sizeof hello - 1) ||
       ::recv(fd, reply, sizeof hello - 1, MSG_WAITALL) != static_cast<ssize_t>(sizeof hello - 1)) {
-    error = errno ? std::strerror(errno) : "no echo";
+    error = errno ? std::generic_category().message(errno) : "no echo";
     ::close(fd);
     return false;
   }
@@ -167,7 +193,9 @@ int run_connect(const connect_options& o) {
   std::vector<int> open;
   spread tally;
   std::optional<resolver> dns;
-  if (o.direct.empty()) dns.emplace(resolver_options{o.server, o.timeout});
+  if (o.direct.empty()) {
+    dns.emplace(resolver_options{o.server, o.timeout});
+  }
   const auto direct = o.direct.empty() ? std::nullopt : parse_endpoint(o.direct, o.port);
   if (!o.direct.empty() && !direct) {
     throw std::invalid_argument("bad --to '" + o.direct + "': expected IP[:PORT]");
@@ -175,7 +203,9 @@ int run_connect(const connect_options& o) {
   std::string nonce_name;
   int status = 0;
   for (std::size_t i = 0; i < o.connections && stop_requested == 0; ++i) {
-    if (i > 0) std::this_thread::sleep_for(o.interval);
+    if (i > 0) {
+      std::this_thread::sleep_for(o.interval);
+    }
     std::optional<endpoint> to = direct;
     std::string label = o.direct;
     if (!direct) {
@@ -214,19 +244,23 @@ int run_connect(const connect_options& o) {
   while (stop_requested == 0 && (o.hold.count() == 0 || steady_clock::now() < until)) {
     ::poll(nullptr, 0, 200);
   }
-  for (const int fd : open) ::close(fd);
+  for (const int fd : open) {
+    ::close(fd);
+  }
   return status;
 }
 
 std::chrono::milliseconds duration_or_throw(const std::string& flag, const std::string& text) {
   const auto d = parse_duration(text);
-  if (!d) throw std::invalid_argument(flag + " '" + text + "' is not a duration like 2s");
+  if (!d) {
+    throw std::invalid_argument(flag + " '" + text + "' is not a duration like 2s");
+  }
   return *d;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   CLI::App app{"Demo peers for loadns: an echo backend and a client that holds connections.",
                "loadns-demo"};
   app.set_version_flag("--version", std::string("loadns-demo ") + LOADNS_VERSION);
@@ -267,12 +301,18 @@ int main(int argc, char** argv) {
   }
   try {
     install_signal_handlers();
-    if (*listen) return run_listen(addresses, max_connections, quiet);
+    if (*listen) {
+      return run_listen(addresses, max_connections, quiet);
+    }
     co.interval = duration_or_throw("--interval", interval);
     co.hold = duration_or_throw("--hold", hold);
     co.timeout = duration_or_throw("--timeout", timeout);
-    if (!parse_nonce_style(style, co.style)) throw std::invalid_argument("bad --style " + style);
-    if (!parse_record_type(type, co.type)) throw std::invalid_argument("bad --type " + type);
+    if (!parse_nonce_style(style, co.style)) {
+      throw std::invalid_argument("bad --style " + style);
+    }
+    if (!parse_record_type(type, co.type)) {
+      throw std::invalid_argument("bad --type " + type);
+    }
     if (co.direct.empty() && co.name.empty()) {
       throw std::invalid_argument("connect needs NAME (or --to IP[:PORT])");
     }
@@ -280,6 +320,15 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     fmt::print(stderr, "loadns-demo: {}\n", e.what());
     return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "loadns-demo: {}\n", e.what());
+    return 1;
+  }
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
   } catch (const std::exception& e) {
     fmt::print(stderr, "loadns-demo: {}\n", e.what());
     return 1;

@@ -24,8 +24,6 @@
 #include "client/resolver.hpp"
 #include "tests/support/server_process.hpp"
 
-extern char** environ;
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -40,7 +38,9 @@ class nsd_server {
  public:
   nsd_server() : port_(loadns::test::free_port()) {
     char templ[] = "/tmp/loadns-nsd-XXXXXX";
-    if (::mkdtemp(templ) == nullptr) throw std::runtime_error("mkdtemp failed");
+    if (::mkdtemp(templ) == nullptr) {
+      throw std::runtime_error("mkdtemp failed");
+    }
     dir_ = templ;
     std::ofstream(dir_ / "example.com.zone") << R"($ORIGIN example.com.
 $TTL 60
@@ -68,8 +68,8 @@ v6       IN AAAA 2001:db8::1
                                      << "zone:\n  name: example.com\n"
                                      << "  zonefile: example.com.zone\n"
                                      << "zone:\n  name: broken.test\n  zonefile: missing.zone\n";
-    const char* env = std::getenv("LOADNS_NSD");
-    const std::string nsd = env ? env : "/usr/sbin/nsd";
+    const char* env = std::getenv("LOADNS_NSD");  // NOLINT(concurrency-mt-unsafe): one thread
+    const std::string nsd = env != nullptr ? env : "/usr/sbin/nsd";
     const std::string conf = (dir_ / "nsd.conf").string();
     std::vector<char*> argv{const_cast<char*>(nsd.c_str()), const_cast<char*>("-d"),
                             const_cast<char*>("-c"), const_cast<char*>(conf.c_str()), nullptr};
@@ -127,7 +127,9 @@ loadns::test::command_result resolve(std::vector<std::string> args) {
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
+  for (std::string line; std::getline(in, line);) {
+    out.push_back(line);
+  }
   return out;
 }
 
@@ -153,7 +155,9 @@ TEST_CASE("--count: one fresh name per lookup, then the spread") {
   const auto out = lines(r.out);
   REQUIRE(out.size() == 25 + 3);
   std::set<std::string> names;
-  for (std::size_t i = 0; i < 25; ++i) names.insert(out[i].substr(0, out[i].find(' ')));
+  for (std::size_t i = 0; i < 25; ++i) {
+    names.insert(out[i].substr(0, out[i].find(' ')));
+  }
   CHECK(names.size() == 25);
   CHECK(out[25] == "25 lookups, 25 answered, 0 failed");
   CHECK(std::regex_match(out[27], std::regex("192\\.0\\.2\\.10 +25 +100\\.0%")));

@@ -66,7 +66,9 @@ std::map<std::string, int> spread_of(const std::string& out) {
   std::istringstream in(out);
   for (std::string line; std::getline(in, line);) {
     std::smatch m;
-    if (std::regex_match(line, m, row)) rows[m[1]] = std::stoi(m[2]);
+    if (std::regex_match(line, m, row)) {
+      rows[m[1]] = std::stoi(m[2]);
+    }
   }
   return rows;
 }
@@ -92,8 +94,9 @@ TEST_CASE("--count 300: least_load spreads the answers evenly over the three bac
   CHECK(r.out.find("300 lookups, 300 answered, 0 failed") != std::string::npos);
   const auto rows = spread_of(r.out);
   REQUIRE(rows.size() == 3);
-  for (const auto& [address, count] : rows) {
-    CAPTURE(address);
+  for (const auto& row : rows) {
+    const auto& [address, count] = row;
+    CAPTURE(row.first);
     // Without agents the server's own answer counts are the load: a near-perfect rotation.
     CHECK(count >= 95);
     CHECK(count <= 105);

@@ -52,9 +52,13 @@ TEST_CASE("nonce_from_bytes: maps without bias and skips 252..255") {
   for (unsigned b = 0; b < 256; ++b) {
     const std::array<std::uint8_t, 1> one{static_cast<std::uint8_t>(b)};
     std::array<char, 1> c{};
-    if (nonce_from_bytes(one, c) == 1) ++hits[nonce_alphabet.find(c[0])];
+    if (nonce_from_bytes(one, c) == 1) {
+      ++hits[nonce_alphabet.find(c[0])];
+    }
   }
-  for (int h : hits) CHECK(h == 7);
+  for (int h : hits) {
+    CHECK(h == 7);
+  }
 }
 
 TEST_CASE("nonce_from_bytes: stops when the output is full") {

@@ -7,9 +7,15 @@ using namespace loadns::client;
 
 TEST_CASE("spread: counts and shares by address, largest first") {
   spread s;
-  for (int i = 0; i < 5; ++i) s.add_answer("192.0.2.2");
-  for (int i = 0; i < 3; ++i) s.add_answer("192.0.2.10");
-  for (int i = 0; i < 2; ++i) s.add_answer("192.0.2.3");
+  for (int i = 0; i < 5; ++i) {
+    s.add_answer("192.0.2.2");
+  }
+  for (int i = 0; i < 3; ++i) {
+    s.add_answer("192.0.2.10");
+  }
+  for (int i = 0; i < 2; ++i) {
+    s.add_answer("192.0.2.3");
+  }
   s.add_failure(lookup_status::timeout);
   CHECK(s.answered() == 10);
   CHECK(s.failed() == 1);
