@@ -105,3 +105,16 @@ TEST_CASE("dig +keepopen sends several queries on one TCP connection") {
   CHECK(r.responses[2].answer_data("TXT") == std::vector<std::string>{"\"hello world\""});
   r.responses[3].check_rcode("NXDOMAIN");
 }
+
+TEST_CASE("a silent TCP connection is closed by the server (RFC 7766 6.2.3)") {
+  tcp_client silent(port());
+  const auto t0 = std::chrono::steady_clock::now();
+  // read_message returns at EOF (closed) or at its deadline.
+  while (!silent.closed() && std::chrono::steady_clock::now() - t0 < 30s) {
+    CHECK_FALSE(silent.read_message(1s).has_value());
+  }
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  CHECK_MESSAGE(silent.closed(), "an idle connection was still open after 30 s");
+  MESSAGE("idle TCP connection closed by the server after ", took.count(), " ms");
+}
