@@ -244,3 +244,21 @@ TEST_CASE("the metrics endpoint serves Prometheus text once ready") {
     CHECK_MESSAGE(body.find(word) != std::string::npos, word << " not in /metrics:\n" << body);
   }
 }
+
+TEST_CASE("--db takes a postgresql:// URI and a multi-host conninfo that skips a dead host") {
+  seeded_cluster db;
+  const auto port = std::to_string(db.pg.port());
+  const auto dead = std::to_string(free_port());
+  for (const std::string& conninfo :
+       {"postgresql://server@127.0.0.1:" + port + "/loadns",
+        "host=127.0.0.1,127.0.0.1 port=" + dead + "," + port + " dbname=loadns user=server"}) {
+    INFO(conninfo);
+    auto options = options_for(db.pg);
+    options.conninfo = conninfo;
+    server_process server(options);  // throws, with the log, when it never gets a snapshot
+    for (auto t : both_transports) {
+      INFO(to_string(t));
+      dig(server.port(), t, "k3j9x.api.example.com").response().check_rcode("NOERROR");
+    }
+  }
+}
