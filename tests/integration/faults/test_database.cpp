@@ -1,0 +1,385 @@
+// Database faults under a running loadns-server (SPEC section 4, Operations): PostgreSQL
+// SIGKILLed and restarted under the server and an agent, a statement that hangs behind a lock,
+// and bad operator data that slips past the schema's checks. Answers never stop; the server
+// keeps its last good snapshot, says why in one log line and counts it in a metric.
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/faults/fault_support.hpp"
+
+namespace {
+
+using namespace loadns::test;
+using namespace loadns::test::faults;
+
+using addrs = std::vector<std::string>;
+
+struct world {
+  pg_cluster pg;
+  std::unique_ptr<server_process> server;
+  world() {
+    pg.create_loadns_database();
+    pg.psql(seed_sql);
+    server = std::make_unique<server_process>(server_options_for(pg.conninfo("loadns", "server")));
+  }
+  std::uint16_t port() const { return server->port(); }
+  double metric_value(std::string_view series) const {
+    return metric(server->metrics_port(), series).value_or(-1);
+  }
+  /// Waits until `name` A answers exactly `want`; the seconds it took, or -1.
+  double served_within(std::string_view name, const addrs& want,
+                       std::chrono::milliseconds timeout = 10s) const {
+    const auto t0 = steady::now();
+    const bool ok = eventually(timeout, [&] { return addresses(port(), name) == want; });
+    return ok ? seconds_since(t0) : -1;
+  }
+  /// The rcode of one UDP query.
+  int rcode_of(std::string_view name, std::uint16_t type = rr_type::a) const {
+    query_spec q;
+    q.name = std::string(name);
+    q.type = type;
+    const auto r = udp_exchange(port(), make_query(q), 1s);
+    if (!r) return -1;
+    const auto h = parse_header(*r);
+    return h ? h->rcode : -1;
+  }
+};
+
+void print_counts(const char* phase, const load_counts& c) {
+  std::printf("  %s: %llu of %llu queries answered, %llu failed, longest gap %lld ms\n", phase,
+              static_cast<unsigned long long>(c.answered), static_cast<unsigned long long>(c.sent),
+              static_cast<unsigned long long>(c.failed),
+              static_cast<long long>(c.longest_gap.count()));
+}
+
+/// The NS names at the apex of example.com, sorted (dig, so the parse is not ours).
+std::vector<std::string> ns_set(std::uint16_t port) {
+  auto r = dig(port, transport::udp, "example.com", "NS");
+  if (!r.answered()) return {};
+  auto v = r.response().answer_data("NS");
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "PostgreSQL SIGKILLed and restarted under the server and an agent: answers continue and "
+    "later changes are served") {
+  world w;
+  const auto agent_port = free_port();
+  agent_process agent({"--db", w.pg.conninfo("loadns", "agent"), "--service", "api.example.com",
+                       "--address", "192.0.2.10", "--port", std::to_string(agent_port), "--name",
+                       "b1", "--interval", "300ms"});
+  REQUIRE_MESSAGE(eventually(10s,
+                             [&] {
+                               return w.pg.psql(
+                                          "SELECT reported_at IS NOT NULL FROM "
+                                          "loadns.backends WHERE name = 'b1'") == "t";
+                             }),
+                  agent.log());
+
+  query_load load(w.port(), "api.example.com", transport::udp, 5ms);
+  REQUIRE(eventually(5s, [&] { return load.counts().answered > 10; }));
+  const auto before = load.counts();
+  load.reset_gap();
+
+  const auto t_kill = steady::now();
+  w.pg.kill();
+  // The outage lasts until both the server and the agent have noticed it.
+  const bool server_noticed =
+      eventually(10s, [&] { return w.metric_value("loadns_database_up") == 0; });
+  const double server_noticed_after = seconds_since(t_kill);
+  const bool agent_noticed = eventually(10s, [&] {
+    const auto log = agent.log();
+    return log.find("warn") != std::string::npos || log.find("error") != std::string::npos;
+  });
+  // Both are still retrying: see at least one failed reconnect each.
+  const auto errors_at_notice = w.metric_value("loadns_poll_errors_total");
+  REQUIRE(eventually(
+      10s, [&] { return w.metric_value("loadns_poll_errors_total") > errors_at_notice; }));
+  const auto outage = load.counts() - before;
+  const auto outage_gap = load.counts().longest_gap;
+  const double outage_seconds = seconds_since(t_kill);
+
+  const auto t_start = steady::now();
+  w.pg.start();
+  const std::string restarted_at = w.pg.psql("SELECT now()");
+  const bool server_back =
+      eventually(15s, [&] { return w.metric_value("loadns_database_up") == 1; });
+  const double server_back_after = seconds_since(t_start);
+  const bool agent_back = eventually(15s, [&] {
+    return w.pg.psql("SELECT reported_at > '" + restarted_at +
+                     "' FROM loadns.backends WHERE name = 'b1'") == "t";
+  });
+  const double agent_back_after = seconds_since(t_start);
+
+  // An operator change after the restart is served.
+  w.pg.psql(
+      "INSERT INTO loadns.backends (service, name, address) "
+      "VALUES ('api.example.com', 'b2', '192.0.2.11');"
+      "UPDATE loadns.backends SET enabled = false WHERE name = 'b1';");
+  const double change_served = w.served_within("api.example.com", {"192.0.2.11"});
+  load.stop();
+  const auto total = load.counts();
+
+  std::printf("PostgreSQL SIGKILL under the server and an agent:\n");
+  std::printf("  server saw the outage after %.2f s; outage lasted %.2f s\n", server_noticed_after,
+              outage_seconds);
+  print_counts("during the outage", {outage.sent, outage.answered, outage.failed, outage_gap});
+  std::printf(
+      "  after restart: server reconnected in %.2f s, agent reported again in %.2f s, "
+      "an operator change was served %.2f s after commit\n",
+      server_back_after, agent_back_after, change_served);
+  print_counts("whole run", total);
+
+  const auto log = w.server->log();
+  CHECK(server_noticed);
+  CHECK(agent_noticed);
+  CHECK(outage.sent > 50);
+  CHECK(outage.failed == 0);
+  CHECK(total.failed == 0);
+  CHECK(server_back);
+  CHECK(agent_back);
+  CHECK(change_served >= 0);
+  // One line per state change, not one per failed reconnect.
+  CHECK(occurrences(log, "answering from the last snapshot") == 1);
+  CHECK(occurrences(log, "database connection resumed") == 1);
+  CHECK(agent.running());
+  CHECK(w.server->running());
+}
+
+TEST_CASE(
+    "a statement hung behind ACCESS EXCLUSIVE does not stall answers and the server "
+    "recovers after release") {
+  world w;
+  query_load load(w.port(), "api.example.com", transport::udp, 5ms);
+  REQUIRE(eventually(5s, [&] { return load.counts().answered > 10; }));
+  const auto errors_before = w.metric_value("loadns_poll_errors_total");
+  const auto polls_before = w.metric_value("loadns_polls_total");
+  const auto before = load.counts();
+  load.reset_gap();
+
+  pqxx::connection locker(w.pg.conninfo());
+  pqxx::work tx(locker);
+  tx.exec("LOCK TABLE loadns.backends IN ACCESS EXCLUSIVE MODE");
+  const auto t_lock = steady::now();
+  // The holder may change what it locked; it becomes visible at commit.
+  tx.exec(
+      "INSERT INTO loadns.backends (service, name, address) "
+      "VALUES ('api.example.com', 'b2', '192.0.2.11');"
+      "UPDATE loadns.backends SET enabled = false WHERE name = 'b1'");
+  // Hold it until the server's statement has hit its statement_timeout (5 s) at least once.
+  const bool timed_out =
+      eventually(15s, [&] { return w.metric_value("loadns_poll_errors_total") > errors_before; });
+  const bool no_poll_during_lock = w.metric_value("loadns_polls_total") == polls_before ||
+                                   w.metric_value("loadns_polls_total") == polls_before + 1;
+  const auto during = load.counts() - before;
+  const auto during_gap = load.counts().longest_gap;
+  const double held = seconds_since(t_lock);
+  const bool still_old = addresses(w.port(), "api.example.com") == addrs{"192.0.2.10"};
+  tx.commit();
+  const auto t_release = steady::now();
+  const double served = w.served_within("api.example.com", {"192.0.2.11"});
+  const bool recovered = eventually(10s, [&] {
+    return w.server->log().find("database poll succeeds again") != std::string::npos;
+  });
+  const double recovered_after = seconds_since(t_release);
+  load.stop();
+
+  std::printf("ACCESS EXCLUSIVE lock on loadns.backends held %.2f s:\n", held);
+  print_counts("during the lock", {during.sent, during.answered, during.failed, during_gap});
+  std::printf(
+      "  after release: the change was served in %.2f s, \"poll succeeds again\" "
+      "logged within %.2f s\n",
+      served, recovered_after);
+
+  const auto log = w.server->log();
+  CHECK(timed_out);
+  CHECK(no_poll_during_lock);
+  CHECK(log.find("database poll failed") != std::string::npos);
+  CHECK(log.find("canceling statement due to statement timeout") != std::string::npos);
+  CHECK(during.sent > 100);
+  CHECK(during.failed == 0);
+  CHECK(still_old);
+  CHECK(served >= 0);
+  CHECK(recovered);
+  CHECK(w.server->running());
+}
+
+TEST_CASE(
+    "racing operator sessions slip a CNAME beside an A record past the triggers: the "
+    "server keeps its last good snapshot") {
+  // records_before_write refuses a CNAME beside other data by looking for committed rows, so
+  // two concurrent transactions (READ COMMITTED) each pass the check and both commit.
+  world w;
+  const auto rejected_before = w.metric_value("loadns_snapshots_rejected_total");
+  query_load load(w.port(), "api.example.com", transport::udp, 5ms);
+
+  pqxx::connection a(w.pg.conninfo()), b(w.pg.conninfo());
+  pqxx::work ta(a), tb(b);
+  ta.exec(
+      "INSERT INTO loadns.records (name, type, ttl, data) "
+      "VALUES ('www2.example.com', 'CNAME', 120, 'www.example.com')");
+  // B's check passes at once (A's row is not committed); its serial bump then waits for A's
+  // lock on the zone row, so it runs on its own thread until A commits.
+  std::atomic<bool> second_done{false};
+  std::string second_error;
+  std::thread second([&] {
+    try {
+      tb.exec(
+          "INSERT INTO loadns.records (name, type, ttl, data) "
+          "VALUES ('www2.example.com', 'A', 120, '192.0.2.81')");
+    } catch (const std::exception& e) {
+      second_error = e.what();
+    }
+    second_done = true;
+  });
+  const bool second_waits_or_done = eventually(5s, [&] {
+    return second_done ||
+           w.pg.psql(
+               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+               "AND query LIKE 'INSERT INTO loadns.records%'") == "1";
+  });
+  ta.commit();
+  second.join();
+  REQUIRE(second_waits_or_done);
+  REQUIRE_MESSAGE(second_error.empty(), second_error);
+  tb.commit();
+  REQUIRE(w.pg.psql("SELECT count(*) FROM loadns.records WHERE name = 'www2.example.com'") == "2");
+
+  const std::string expected_log =
+      "snapshot rejected, keeping the last good one: record 'www2.example.com' CNAME: a "
+      "CNAME cannot coexist with other data";
+  const bool logged =
+      eventually(10s, [&] { return w.server->log().find(expected_log) != std::string::npos; });
+  const auto rejected = w.metric_value("loadns_snapshots_rejected_total") - rejected_before;
+  // The last good snapshot: the one loaded after the first commit, with the CNAME only; and
+  // later good changes wait for the bad row to go (a snapshot is all or nothing).
+  const int www2_rcode = w.rcode_of("www2.example.com");
+  const auto www2_addresses = addresses(w.port(), "www2.example.com");
+  w.pg.psql(
+      "INSERT INTO loadns.backends (service, name, address) "
+      "VALUES ('api.example.com', 'b2', '192.0.2.11');"
+      "UPDATE loadns.backends SET enabled = false WHERE name = 'b1';");
+  const bool old_kept = !eventually(
+      2500ms, [&] { return addresses(w.port(), "api.example.com") != addrs{"192.0.2.10"}; });
+
+  w.pg.psql("DELETE FROM loadns.records WHERE name = 'www2.example.com' AND type = 'A'");
+  const double served = w.served_within("api.example.com", {"192.0.2.11"});
+  load.stop();
+  const auto c = load.counts();
+
+  std::printf(
+      "CNAME + A race: %s; loadns_snapshots_rejected_total +%.0f; www2 A while "
+      "rejected: rcode %d, %zu addresses; after the fix the pending change was served in "
+      "%.2f s\n",
+      logged ? "rejection logged" : "NO rejection logged", rejected, www2_rcode,
+      www2_addresses.value_or(addrs{}).size(), served);
+  print_counts("throughout", c);
+
+  CHECK_MESSAGE(logged, w.server->log_tail());
+  CHECK(occurrences(w.server->log(), expected_log) == 1);  // once, not once per poll
+  CHECK(rejected >= 1);
+  CHECK(www2_rcode == rcode::noerror);
+  REQUIRE(www2_addresses.has_value());
+  CHECK(std::find(www2_addresses->begin(), www2_addresses->end(), "192.0.2.81") ==
+        www2_addresses->end());
+  CHECK(old_kept);
+  CHECK(served >= 0);
+  CHECK(w.server->log().find("snapshot accepted again") != std::string::npos);
+  CHECK(w.rcode_of("www2.example.com") == rcode::noerror);
+  CHECK(c.failed == 0);
+}
+
+TEST_CASE(
+    "a failed NS update and then one forced past the constraint: the NS set served stays the "
+    "last good one") {
+  world w;
+  const std::vector<std::string> original{"ns1.example.com.", "ns2.example.com."};
+  REQUIRE(ns_set(w.port()) == original);
+  const auto rejected_before = w.metric_value("loadns_snapshots_rejected_total");
+
+  // Refused by the database: nothing changes anywhere.
+  bool refused = false;
+  try {
+    w.pg.psql("UPDATE loadns.zones SET nameservers = '{}' WHERE name = 'example.com'");
+  } catch (const std::runtime_error& e) {
+    refused = std::string(e.what()).find("zones_nameservers_not_empty") != std::string::npos;
+  }
+  CHECK(refused);
+  CHECK(ns_set(w.port()) == original);
+
+  // Forced past the schema (a constraint dropped by hand, a botched migration).
+  w.pg.psql(
+      "ALTER TABLE loadns.zones DROP CONSTRAINT zones_nameservers_not_empty;"
+      "UPDATE loadns.zones SET nameservers = '{}' WHERE name = 'example.com';");
+  const std::string expected_log =
+      "snapshot rejected, keeping the last good one: zone 'example.com': no nameservers";
+  const bool logged =
+      eventually(10s, [&] { return w.server->log().find(expected_log) != std::string::npos; });
+  const auto rejected = w.metric_value("loadns_snapshots_rejected_total") - rejected_before;
+  const auto ns_while_bad = ns_set(w.port());
+  const auto a_while_bad = addresses(w.port(), "api.example.com");
+
+  w.pg.psql(
+      "UPDATE loadns.zones SET nameservers = '{ns1.example.com,ns3.example.com}' "
+      "WHERE name = 'example.com'");
+  const std::vector<std::string> fixed{"ns1.example.com.", "ns3.example.com."};
+  const bool fixed_served = eventually(10s, [&] { return ns_set(w.port()) == fixed; });
+
+  std::printf(
+      "empty NS set: refused by the database: %s; forced past it: %s, "
+      "loadns_snapshots_rejected_total +%.0f, NS served meanwhile: %zu names; "
+      "fixed NS set served: %s\n",
+      refused ? "yes" : "no", logged ? "rejection logged" : "NO rejection logged", rejected,
+      ns_while_bad.size(), fixed_served ? "yes" : "no");
+
+  CHECK_MESSAGE(logged, w.server->log_tail());
+  CHECK(rejected >= 1);
+  CHECK(ns_while_bad == original);
+  CHECK(a_while_bad == addrs{"192.0.2.10"});
+  CHECK(fixed_served);
+}
+
+TEST_CASE("a backend of no service inserted with triggers off is rejected by the builder") {
+  world w;
+  const auto rejected_before = w.metric_value("loadns_snapshots_rejected_total");
+  // session_replication_role = replica skips triggers, foreign keys included (and the NOTIFY:
+  // the poll finds it).
+  w.pg.psql(
+      "SET session_replication_role = replica;"
+      "INSERT INTO loadns.backends (id, service, name, address) "
+      "VALUES (900, 'ghost.example.com', 'g1', '192.0.2.99');");
+  const std::string expected_log =
+      "snapshot rejected, keeping the last good one: backend 900 (ghost.example.com/g1 "
+      "192.0.2.99): unknown service";
+  const bool logged =
+      eventually(10s, [&] { return w.server->log().find(expected_log) != std::string::npos; });
+  const auto rejected = w.metric_value("loadns_snapshots_rejected_total") - rejected_before;
+  const bool ready =
+      http_get(w.server->metrics_port(), "/readyz").value_or(http_response{}).status == 200;
+  const auto served = addresses(w.port(), "api.example.com");
+  w.pg.psql("DELETE FROM loadns.backends WHERE id = 900");
+  const bool accepted = eventually(
+      10s, [&] { return w.server->log().find("snapshot accepted again") != std::string::npos; });
+  std::printf(
+      "orphan backend: %s, loadns_snapshots_rejected_total +%.0f, still ready: %s, "
+      "accepted again after delete: %s\n",
+      logged ? "rejection logged" : "NO rejection logged", rejected, ready ? "yes" : "no",
+      accepted ? "yes" : "no");
+  CHECK(logged);
+  CHECK(rejected >= 1);
+  CHECK(ready);
+  CHECK(served == addrs{"192.0.2.10"});
+  CHECK(accepted);
+}

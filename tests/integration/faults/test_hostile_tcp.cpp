@@ -1,0 +1,349 @@
+// Hostile TCP clients against the real loadns-server (RFC 7766 6.2.3, 10: a server must not let
+// slow or silent clients hold it): connections that never send, that trickle a query one byte
+// at a time, that stop after a length prefix, that never read their answers, and more
+// connections than --tcp-max-connections. Each is closed by the server within its deadline
+// while good queries over UDP and TCP keep being answered.
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/faults/fault_support.hpp"
+
+namespace {
+
+using namespace loadns::test;
+using namespace loadns::test::faults;
+
+/// A seeded database and a server on it with `extra` flags.
+struct world {
+  pg_cluster pg;
+  std::unique_ptr<server_process> server;
+  explicit world(std::vector<std::string> extra) {
+    pg.create_loadns_database();
+    pg.psql(seed_sql);
+    auto o = server_options_for(pg.conninfo("loadns", "server"));
+    o.extra_args = std::move(extra);
+    server = std::make_unique<server_process>(o);
+  }
+};
+
+enum class kind { silent, trickle_1s, trickle_250ms, prefix_only, never_reads };
+
+const char* name_of(kind k) {
+  switch (k) {
+    case kind::silent:
+      return "never sends";
+    case kind::trickle_1s:
+      return "one byte a second";
+    case kind::trickle_250ms:
+      return "one byte per 250 ms";
+    case kind::prefix_only:
+      return "length prefix then nothing";
+    case kind::never_reads:
+      return "pipelines queries, never reads";
+  }
+  return "?";
+}
+
+/// One hostile connection, non-blocking, driven by the test's poll loop.
+struct hostile {
+  kind k = kind::silent;
+  int fd = -1;
+  steady::time_point opened;
+  std::optional<double> closed_after;  ///< seconds from connect to the server's close
+  std::vector<std::uint8_t> bytes;     ///< what it means to send (a framed query, or more)
+  std::size_t sent = 0;
+  steady::time_point next_send;
+};
+
+int connect_nonblocking(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE_MESSAGE(::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0,
+                  "connect: ", std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+}
+
+std::vector<std::uint8_t> framed_query(std::uint16_t id) {
+  query_spec q;
+  q.id = id;
+  q.name = "api.example.com";
+  const auto msg = make_query(q);
+  std::vector<std::uint8_t> out{static_cast<std::uint8_t>(msg.size() >> 8),
+                                static_cast<std::uint8_t>(msg.size() & 0xff)};
+  out.insert(out.end(), msg.begin(), msg.end());
+  return out;
+}
+
+/// Drives `conns` until every one is closed by the server or `deadline` passes: sends what
+/// each kind sends when it is due, and notes when the server closed it (EOF, reset, or a
+/// failed write).
+void drive(std::vector<hostile>& conns, steady::time_point deadline) {
+  for (;;) {
+    const auto now = steady::now();
+    std::vector<pollfd> fds;
+    std::vector<hostile*> who;
+    auto wake = now + 50ms;
+    for (auto& h : conns) {
+      if (h.closed_after) continue;
+      short events = POLLIN | POLLRDHUP;
+      if (h.k == kind::never_reads && h.sent < h.bytes.size()) events |= POLLOUT;
+      fds.push_back(pollfd{h.fd, events, 0});
+      who.push_back(&h);
+      if ((h.k == kind::trickle_1s || h.k == kind::trickle_250ms) && h.sent < h.bytes.size())
+        wake = std::min(wake, h.next_send);
+    }
+    if (fds.empty() || now >= deadline) return;
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count();
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::max<long>(wait, 0)));
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      hostile& h = *who[i];
+      auto mark_closed = [&] { h.closed_after = seconds_since(h.opened); };
+      const auto re = fds[i].revents;
+      if ((re & (POLLERR | POLLHUP | POLLRDHUP)) != 0) {
+        mark_closed();
+        continue;
+      }
+      if ((re & POLLIN) != 0) {
+        // Hostile kinds other than never_reads have sent no complete query: any readable
+        // event is the close. never_reads does not read, so it never gets here but by close.
+        std::uint8_t b[512];
+        const auto n = ::recv(h.fd, b, sizeof b, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN)) {
+          mark_closed();
+          continue;
+        }
+      }
+      const bool trickles = h.k == kind::trickle_1s || h.k == kind::trickle_250ms;
+      if (trickles && h.sent < h.bytes.size() && steady::now() >= h.next_send) {
+        if (::send(h.fd, h.bytes.data() + h.sent, 1, MSG_NOSIGNAL) != 1) {
+          mark_closed();
+          continue;
+        }
+        ++h.sent;
+        h.next_send += h.k == kind::trickle_1s ? 1000ms : 250ms;
+      }
+      if (h.k == kind::never_reads && (re & POLLOUT) != 0 && h.sent < h.bytes.size()) {
+        const auto n = ::send(h.fd, h.bytes.data() + h.sent, h.bytes.size() - h.sent, MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN) {
+          mark_closed();
+          continue;
+        }
+        if (n > 0) h.sent += static_cast<std::size_t>(n);
+      }
+    }
+  }
+}
+
+struct close_times {
+  double min = 1e9, max = 0, sum = 0;
+  int n = 0, open = 0;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "silent and trickling and half-framed and non-reading TCP clients are closed by the "
+    "deadline while good queries are answered") {
+  world w({"--tcp-idle-timeout", "1s", "--tcp-max-connections", "1024"});
+  const auto port = w.server->port();
+  const auto timeouts_before = metric(w.server->metrics_port(), "loadns_tcp_timeouts_total");
+  REQUIRE(timeouts_before.has_value());
+
+  query_load udp_load(port, "api.example.com", transport::udp, 5ms);
+  query_load tcp_load(port, "api.example.com", transport::tcp, 20ms);
+
+  const std::map<kind, int> plan{{kind::silent, 20},
+                                 {kind::trickle_1s, 5},
+                                 {kind::trickle_250ms, 5},
+                                 {kind::prefix_only, 10},
+                                 {kind::never_reads, 2}};
+  std::vector<hostile> conns;
+  std::uint16_t id = 0x7000;
+  for (const auto& [k, count] : plan) {
+    for (int i = 0; i < count; ++i) {
+      hostile h;
+      h.k = k;
+      h.fd = connect_nonblocking(port);
+      h.opened = steady::now();
+      h.next_send = h.opened;
+      if (k == kind::trickle_1s || k == kind::trickle_250ms) h.bytes = framed_query(id++);
+      if (k == kind::prefix_only) {
+        const auto q = framed_query(id++);
+        REQUIRE(::send(h.fd, q.data(), 2, MSG_NOSIGNAL) == 2);
+        h.sent = 2;
+      }
+      if (k == kind::never_reads) {
+        // 4 MB of pipelined queries (~130,000): more than the socket buffers hold, so the
+        // server's writes block on a peer that never reads.
+        for (int j = 0; h.bytes.size() < (4u << 20); ++j) {
+          const auto q = framed_query(static_cast<std::uint16_t>(j));
+          h.bytes.insert(h.bytes.end(), q.begin(), q.end());
+        }
+      }
+      conns.push_back(std::move(h));
+    }
+  }
+
+  drive(conns, steady::now() + 15s);
+
+  std::map<kind, close_times> by_kind;
+  for (auto& h : conns) {
+    auto& t = by_kind[h.k];
+    if (!h.closed_after) {
+      ++t.open;
+    } else {
+      t.min = std::min(t.min, *h.closed_after);
+      t.max = std::max(t.max, *h.closed_after);
+      t.sum += *h.closed_after;
+      ++t.n;
+    }
+    ::close(h.fd);
+  }
+  udp_load.stop();
+  tcp_load.stop();
+  const auto udp = udp_load.counts();
+  const auto tcp = tcp_load.counts();
+
+  std::printf("hostile TCP clients vs --tcp-idle-timeout 1s (seconds from connect to close):\n");
+  for (const auto& [k, t] : by_kind) {
+    std::printf("  %-32s %2d closed  min %.2f  mean %.2f  max %.2f  still open %d\n", name_of(k),
+                t.n, t.n ? t.min : 0.0, t.n ? t.sum / t.n : 0.0, t.max, t.open);
+  }
+  std::printf(
+      "good queries meanwhile: UDP %llu of %llu answered (longest gap %lld ms), "
+      "TCP %llu of %llu answered (longest gap %lld ms)\n",
+      static_cast<unsigned long long>(udp.answered), static_cast<unsigned long long>(udp.sent),
+      static_cast<long long>(udp.longest_gap.count()),
+      static_cast<unsigned long long>(tcp.answered), static_cast<unsigned long long>(tcp.sent),
+      static_cast<long long>(tcp.longest_gap.count()));
+
+  for (const auto& [k, t] : by_kind) {
+    INFO(name_of(k));
+    CHECK(t.open == 0);
+    if (k == kind::never_reads) {
+      // It first gets answers until its receive buffer is full; then the blocked write is
+      // cut by the deadline.
+      CHECK(t.max < 8.0);
+    } else {
+      // Closed by the deadline: not before it, and not long after (loaded 2-core machine).
+      CHECK(t.min >= 0.9);
+      CHECK(t.max <= 2.5);
+    }
+  }
+  CHECK(udp.sent > 100);
+  CHECK(udp.failed == 0);
+  CHECK(tcp.sent > 20);
+  CHECK(tcp.failed == 0);
+  const auto timeouts_after = metric(w.server->metrics_port(), "loadns_tcp_timeouts_total");
+  REQUIRE(timeouts_after.has_value());
+  std::printf("loadns_tcp_timeouts_total moved by %.0f\n", *timeouts_after - *timeouts_before);
+  CHECK(*timeouts_after - *timeouts_before >= static_cast<double>(conns.size()));
+  CHECK(w.server->running());
+}
+
+TEST_CASE(
+    "connections over --tcp-max-connections are closed at once: UDP is answered "
+    "throughout and TCP again once the squatters time out") {
+  world w({"--tcp-idle-timeout", "3s", "--tcp-max-connections", "50"});
+  const auto port = w.server->port();
+  const auto mport = w.server->metrics_port();
+  const auto rejected_before = metric(mport, "loadns_tcp_rejected_total");
+  REQUIRE(rejected_before.has_value());
+
+  query_load udp_load(port, "api.example.com", transport::udp, 5ms);
+
+  constexpr int squatters = 80;
+  std::vector<hostile> conns;
+  for (int i = 0; i < squatters; ++i) {
+    hostile h;
+    h.fd = connect_nonblocking(port);
+    h.opened = steady::now();
+    conns.push_back(std::move(h));
+  }
+  // The excess is closed at accept: well before the 3 s idle timeout.
+  drive(conns, steady::now() + 1s);
+  int closed_early = 0;
+  double slowest_rejection = 0;
+  for (const auto& h : conns) {
+    if (h.closed_after) {
+      ++closed_early;
+      slowest_rejection = std::max(slowest_rejection, *h.closed_after);
+    }
+  }
+  const auto open_gauge = metric(mport, "loadns_tcp_connections");
+  // While the cap is full a new TCP query is closed unanswered too: the cap protects the
+  // server, and the squatters' deadline is what frees the slots.
+  const auto during = exchange(port, transport::tcp, make_query(query_spec{}), 500ms);
+
+  // Then the squatters time out and TCP answers again.
+  const auto t_full = steady::now();
+  drive(conns, steady::now() + 5s);
+  double squatters_closed_by = 0;
+  int still_open = 0;
+  for (auto& h : conns) {
+    if (h.closed_after) squatters_closed_by = std::max(squatters_closed_by, *h.closed_after);
+    if (!h.closed_after) ++still_open;
+    ::close(h.fd);
+  }
+  bool tcp_back = eventually(5s, [&] {
+    try {
+      return exchange(port, transport::tcp, make_query(query_spec{}), 500ms).has_value();
+    } catch (const std::exception&) {
+      return false;
+    }
+  });
+  const double tcp_back_after = seconds_since(t_full);
+  udp_load.stop();
+  const auto udp = udp_load.counts();
+  const auto rejected_after = metric(mport, "loadns_tcp_rejected_total");
+  REQUIRE(rejected_after.has_value());
+
+  std::printf(
+      "cap 50, %d connections opened: %d closed at once (slowest %.3f s), open gauge %.0f, "
+      "loadns_tcp_rejected_total +%.0f; a TCP query while full: %s; all squatters "
+      "closed by %.2f s, %d left open; TCP answered again %.2f s after the cap filled\n",
+      squatters, closed_early, slowest_rejection, open_gauge.value_or(-1),
+      *rejected_after - *rejected_before, during ? "answered" : "closed unanswered",
+      squatters_closed_by, still_open, tcp_back_after);
+  std::printf("UDP meanwhile: %llu of %llu answered (longest gap %lld ms)\n",
+              static_cast<unsigned long long>(udp.answered),
+              static_cast<unsigned long long>(udp.sent),
+              static_cast<long long>(udp.longest_gap.count()));
+
+  CHECK(closed_early == squatters - 50);
+  CHECK(slowest_rejection < 1.0);
+  CHECK(open_gauge.value_or(-1) == 50);
+  CHECK(!during.has_value());
+  CHECK(*rejected_after - *rejected_before >= squatters - 50);
+  CHECK(still_open == 0);
+  CHECK(squatters_closed_by <= 5.0);
+  CHECK(tcp_back);
+  CHECK(udp.sent > 100);
+  CHECK(udp.failed == 0);
+  CHECK(eventually(5s, [&] { return metric(mport, "loadns_tcp_connections").value_or(-1) == 0; }));
+  CHECK(w.server->running());
+}
