@@ -8,7 +8,7 @@
 #include <sstream>
 #include <vector>
 
-#include "agent/app/duration.hpp"
+#include "common/duration.hpp"
 
 namespace loadns::agent {
 namespace {

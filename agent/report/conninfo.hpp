@@ -15,7 +15,7 @@ struct conninfo {
   /// (ms), application_name=loadns-agent and target_session_attrs=read-write (agents write
   /// to the primary, SPEC 9).
   std::string effective;
-  /// The same without secrets (password shown as ***), for logs and error messages.
+  /// The same without secrets (password shown as ********), for logs and error messages.
   std::string redacted;
 };
 

@@ -6,7 +6,7 @@
 #include <iostream>
 #include <thread>
 
-#include "server/app/duration.hpp"
+#include "common/duration.hpp"
 
 namespace loadns::app {
 

@@ -11,7 +11,7 @@
 #include "server/app/logging.hpp"
 #include "server/core/answer_counter.hpp"
 #include "server/core/snapshot_holder.hpp"
-#include "server/db/conninfo.hpp"
+#include "common/conninfo.hpp"
 #include "server/db/migrate.hpp"
 #include "server/db/refresher.hpp"
 #include "server/metrics/collector.hpp"
@@ -32,7 +32,7 @@ int run_migrate(const app::server_config& cfg) {
 int run_check_config(const app::server_config& cfg) {
   db::check_connection(cfg.conninfo);
   spdlog::info("configuration is valid and the database {} is reachable and migrated",
-               db::redact_conninfo(cfg.conninfo));
+               redact_conninfo(cfg.conninfo));
   return EXIT_SUCCESS;
 }
 
@@ -62,7 +62,7 @@ int run_server(const app::server_config& cfg) {
   spdlog::info(
       "loadns-server {} starting: database {}, listening on {} with {} thread(s), "
       "poll interval {} ms",
-      LOADNS_VERSION, db::redact_conninfo(cfg.conninfo), listening, cfg.threads,
+      LOADNS_VERSION, redact_conninfo(cfg.conninfo), listening, cfg.threads,
       cfg.poll_interval.count());
 
   core::snapshot_holder snapshots;

@@ -6,7 +6,7 @@
 #include <pqxx/pqxx>
 #include <stdexcept>
 
-#include "server/db/conninfo.hpp"
+#include "common/conninfo.hpp"
 #include "server/db/migrations.hpp"
 
 namespace loadns::db {

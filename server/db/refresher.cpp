@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "server/core/snapshot_builder.hpp"
-#include "server/db/conninfo.hpp"
+#include "common/conninfo.hpp"
 #include "server/db/load_source.hpp"
 
 namespace loadns::db {

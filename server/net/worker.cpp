@@ -4,6 +4,9 @@
 
 #include <random>
 
+#include "server/dns/header.hpp"
+#include "server/dns/name.hpp"
+#include "server/dns/query.hpp"
 #include "server/net/tcp_listener.hpp"
 #include "server/net/udp_listener.hpp"
 
@@ -59,6 +62,27 @@ void worker::stop() {
   });
 }
 
+void worker::log_query(std::span<const std::uint8_t> query, core::transport t,
+                       const asio::ip::address& client, const core::answer_info& info,
+                       std::size_t response_length) noexcept {
+  // Logging allocates; it is a debugging aid, off by default.
+  try {
+    std::string name = "(no question)";
+    dns::query parsed;
+    if (query.size() >= dns::header::size) {
+      dns::read_query(query, parsed);
+      if (parsed.question_ok) name = dns::to_text(parsed.q.wire);  // as sent, 0x20 case kept
+    }
+    spdlog::info("query from {} over {}: {} type {} -> rcode {}, {} bytes{}", client.to_string(),
+                 transport_names[static_cast<std::size_t>(t)], name, info.qtype, info.rcode,
+                 response_length,
+                 response_length == 0 ? " (dropped)"
+                 : info.truncated     ? " (truncated)"
+                                      : "");
+  } catch (...) {  // NOLINT(bugprone-empty-catch): a lost log line must not lose the answer
+  }
+}
+
 std::size_t worker::handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
                            core::transport t, const asio::ip::address& client) noexcept {
   core::answer_info info;
@@ -70,13 +94,7 @@ std::size_t worker::handle(std::span<const std::uint8_t> query, std::span<std::u
     stats_.queries[proto][rcode_slot(info.rcode)][qtype_slot(info.qtype)].add();
   }
   if (opts_.query_log) [[unlikely]] {
-    // Logging allocates; it is a debugging aid, off by default.
-    try {
-      spdlog::info("query from {} over {}: type {} rcode {} {} bytes{}", client.to_string(),
-                   transport_names[proto], info.qtype, info.rcode, len,
-                   info.truncated ? " truncated" : "");
-    } catch (...) {  // NOLINT(bugprone-empty-catch): a lost log line must not lose the answer
-    }
+    log_query(query, t, client, info, len);
   }
   return len;
 }

@@ -51,6 +51,10 @@ class worker {
   std::size_t listener_count() const noexcept { return udp_.size(); }
 
  private:
+  void log_query(std::span<const std::uint8_t> query, core::transport t,
+                 const boost::asio::ip::address& client, const core::answer_info& info,
+                 std::size_t response_length) noexcept;
+
   unsigned index_;
   const options& opts_;
   boost::asio::io_context io_{1};

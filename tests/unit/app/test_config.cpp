@@ -4,22 +4,9 @@
 #include <string>
 
 #include "server/app/config.hpp"
-#include "server/app/duration.hpp"
 
 using namespace loadns::app;
 using namespace std::chrono_literals;
-
-TEST_CASE("durations: units, bare seconds, and nonsense refused") {
-  CHECK(parse_duration("250ms") == 250ms);
-  CHECK(parse_duration("1s") == 1000ms);
-  CHECK(parse_duration("2") == 2000ms);
-  CHECK(parse_duration("2m") == 120'000ms);
-  CHECK(parse_duration("1h") == 3'600'000ms);
-  for (const char* bad : {"", "0s", "-1s", "1x", "s", "1.5s", "99999999999999999999s", "2d"}) {
-    CAPTURE(bad);
-    CHECK_FALSE(parse_duration(bad).has_value());
-  }
-}
 
 TEST_CASE("listen addresses: v4, bracketed v6, port only") {
   auto v4 = parse_listen_address("127.0.0.1:5300");

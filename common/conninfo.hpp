@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-namespace loadns::db {
+namespace loadns {
 
 /// `conninfo` as key=value pairs with the password replaced by "********", for logs and
 /// error messages. A string libpq cannot parse prints as "<unparsable conninfo>" (it may
@@ -19,4 +19,4 @@ std::string redact_conninfo(std::string_view conninfo);
 std::string conninfo_with_defaults(
     std::string_view conninfo, const std::vector<std::pair<std::string, std::string>>& defaults);
 
-}  // namespace loadns::db
+}  // namespace loadns

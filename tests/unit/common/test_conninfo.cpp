@@ -1,12 +1,12 @@
 // Conninfo handling is pure string work over libpq's parser (no server needed).
-#include "server/db/conninfo.hpp"
+#include "common/conninfo.hpp"
 
 #include <doctest/doctest.h>
 
 #include <stdexcept>
 
-using loadns::db::conninfo_with_defaults;
-using loadns::db::redact_conninfo;
+using loadns::conninfo_with_defaults;
+using loadns::redact_conninfo;
 
 TEST_CASE("redact_conninfo hides the password in both conninfo forms") {
   CHECK(redact_conninfo("host=db1 port=5432 dbname=loadns user=server password=hunter2") ==

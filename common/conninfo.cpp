@@ -1,11 +1,11 @@
-#include "server/db/conninfo.hpp"
+#include "common/conninfo.hpp"
 
 #include <libpq-fe.h>
 
 #include <memory>
 #include <stdexcept>
 
-namespace loadns::db {
+namespace loadns {
 namespace {
 
 struct options_deleter {
@@ -88,4 +88,4 @@ std::string conninfo_with_defaults(
   return out;
 }
 
-}  // namespace loadns::db
+}  // namespace loadns

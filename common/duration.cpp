@@ -1,8 +1,8 @@
-#include "agent/app/duration.hpp"
+#include "common/duration.hpp"
 
 #include <cstdint>
 
-namespace loadns::agent {
+namespace loadns {
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {
   // Integer and fraction parts in fixed point (micro-units) so "1.5s" is exact.
@@ -12,7 +12,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
   std::size_t digits = 0;
   while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
     whole = whole * 10 + static_cast<std::uint64_t>(text[pos] - '0');
-    if (whole > 1'000'000'000ULL) {
+    if (whole > 1'000'000'000ULL) {  // keeps whole * ms_per_unit far from overflow
       return std::nullopt;
     }
     ++pos;
@@ -47,7 +47,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) n
   }
 
   const std::uint64_t ms = whole * ms_per_unit + fraction * ms_per_unit / 1'000'000;
+  constexpr std::uint64_t one_day_ms = 86'400'000;
+  if (ms > one_day_ms) {
+    return std::nullopt;
+  }
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
-}  // namespace loadns::agent
+}  // namespace loadns
