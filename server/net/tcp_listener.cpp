@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "server/net/socket_options.hpp"
@@ -61,12 +63,32 @@ void tcp_listener::close() {
 
 asio::awaitable<void> tcp_listener::accept_loop() {
   auto& stats = worker_.stats();
+  bool starved = false;  // out of descriptors or memory; logged once per episode
   for (;;) {
     boost::system::error_code ec;
     tcp::socket socket =
         co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-    if (ec) continue;  // EMFILE, ECONNABORTED: keep accepting the next ones
+    if (ec) {
+      const int e = ec.value();
+      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        // The connection stays queued and accept would fail again at once: retrying now
+        // spins this worker at 100% CPU. Pause accepting; sessions ending meanwhile free
+        // descriptors, and the listen backlog holds the queue.
+        if (!starved) {
+          spdlog::warn("tcp accept failed: {}; pausing accepts for 100 ms at a time", ec.message());
+          starved = true;
+        }
+        asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (!acceptor_.is_open()) co_return;
+      }
+      continue;  // ECONNABORTED and the like: keep accepting the next ones
+    }
+    if (starved) {
+      spdlog::info("tcp accepts resumed");
+      starved = false;
+    }
     auto& open = worker_.tcp_open();
     if (open.fetch_add(1, std::memory_order_relaxed) >= worker_.opts().tcp_max_connections) {
       // Over the cap: closing at once is kinder than a queue nobody drains (RFC 7766 6.2.2).

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,8 +19,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -346,4 +350,94 @@ TEST_CASE(
   CHECK(udp.failed == 0);
   CHECK(eventually(5s, [&] { return metric(mport, "loadns_tcp_connections").value_or(-1) == 0; }));
   CHECK(w.server->running());
+}
+
+namespace {
+
+/// CPU seconds (user + system) a process has used.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stoull(f);
+    if (i == 15) stime = std::stoull(f);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+TEST_CASE(
+    "out of file descriptors the server pauses accepting instead of spinning and "
+    "accepts again once sessions end") {
+  pg_cluster pg;
+  pg.create_loadns_database();
+  pg.psql(seed_sql);
+  auto o = server_options_for(pg.conninfo("loadns", "server"));
+  o.extra_args = {"--tcp-idle-timeout", "2s", "--tcp-max-connections", "1024"};
+  // The server inherits a soft limit of 128 descriptors: far below its connection cap.
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low = saved;
+  low.rlim_cur = 128;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::unique_ptr<server_process> server;
+  try {
+    server = std::make_unique<server_process>(o);
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    throw;
+  }
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  const auto port = server->port();
+
+  query_load udp_load(port, "api.example.com", transport::udp, 5ms);
+  constexpr int squatters = 200;
+  std::vector<hostile> conns;
+  for (int i = 0; i < squatters; ++i) {
+    hostile h;
+    h.fd = connect_nonblocking(port);  // the kernel completes them: the backlog holds the rest
+    h.opened = steady::now();
+    conns.push_back(std::move(h));
+  }
+  // While the accepted ones hold every descriptor, the rest wait in the backlog.
+  const bool starved =
+      eventually(5s, [&] { return server->log().find("pausing accepts") != std::string::npos; });
+  const double cpu0 = cpu_seconds(server->pid());
+  const auto t0 = steady::now();
+  drive(conns, steady::now() + 1500ms);
+  const double cpu_share = (cpu_seconds(server->pid()) - cpu0) / seconds_since(t0);
+  // Then the idle timeout frees descriptors and the queued connections get their turn.
+  drive(conns, steady::now() + 10s);
+  int still_open = 0;
+  for (auto& h : conns) {
+    if (!h.closed_after) ++still_open;
+    ::close(h.fd);
+  }
+  const bool tcp_back = eventually(5s, [&] {
+    try {
+      return exchange(port, transport::tcp, make_query(query_spec{}), 500ms).has_value();
+    } catch (const std::exception&) {
+      return false;
+    }
+  });
+  udp_load.stop();
+  const auto udp = udp_load.counts();
+  std::printf(
+      "RLIMIT_NOFILE 128, %d connections: accept paused: %s; server CPU while starved "
+      "%.1f%% of a core; %d left open after the idle timeouts; TCP answered again: %s; "
+      "UDP %llu of %llu answered\n",
+      squatters, starved ? "yes" : "no", 100 * cpu_share, still_open, tcp_back ? "yes" : "no",
+      static_cast<unsigned long long>(udp.answered), static_cast<unsigned long long>(udp.sent));
+  CHECK_MESSAGE(starved, server->log_tail());
+  CHECK(cpu_share < 0.25);  // it spun at a full core before
+  CHECK(still_open == 0);
+  CHECK(tcp_back);
+  CHECK(server->log().find("tcp accepts resumed") != std::string::npos);
+  CHECK(udp.failed == 0);
+  CHECK(server->running());
 }
