@@ -263,8 +263,8 @@ TEST_CASE(
   const bool logged =
       eventually(10s, [&] { return w.server->log().find(expected_log) != std::string::npos; });
   const auto rejected = w.metric_value("loadns_snapshots_rejected_total") - rejected_before;
-  // The last good snapshot: the one loaded after the first commit, with the CNAME only; and
-  // later good changes wait for the bad row to go (a snapshot is all or nothing).
+  // The last good snapshot stays; later good changes wait for the bad row to go (a snapshot
+  // is all or nothing).
   const int www2_rcode = w.rcode_of("www2.example.com");
   const auto www2_addresses = addresses(w.port(), "www2.example.com");
   w.pg.psql(
@@ -290,10 +290,11 @@ TEST_CASE(
   CHECK_MESSAGE(logged, w.server->log_tail());
   CHECK(occurrences(w.server->log(), expected_log) == 1);  // once, not once per poll
   CHECK(rejected >= 1);
-  CHECK(www2_rcode == rcode::noerror);
-  REQUIRE(www2_addresses.has_value());
-  CHECK(std::find(www2_addresses->begin(), www2_addresses->end(), "192.0.2.81") ==
-        www2_addresses->end());
+  // Depending on whether the server loaded between the two commits, the last good snapshot
+  // has no www2 (NXDOMAIN) or its CNAME alone; never the A record that raced in.
+  CHECK((www2_rcode == rcode::noerror || www2_rcode == rcode::nxdomain));
+  const auto www2_seen = www2_addresses.value_or(addrs{});
+  CHECK(std::find(www2_seen.begin(), www2_seen.end(), "192.0.2.81") == www2_seen.end());
   CHECK(old_kept);
   CHECK(served >= 0);
   CHECK(w.server->log().find("snapshot accepted again") != std::string::npos);
