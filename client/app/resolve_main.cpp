@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "client/duration.hpp"
+#include "common/duration.hpp"
 #include "client/nonce.hpp"
 #include "client/resolver.hpp"
 #include "client/spread.hpp"
@@ -77,7 +77,7 @@ static int run(int argc, char** argv) {
     fmt::print(stderr, "loadns-resolve: --style must be dash or label, not '{}'\n", style_word);
     return exit_usage;
   }
-  const auto timeout = parse_duration(timeout_text);
+  const auto timeout = loadns::parse_duration(timeout_text);
   if (!timeout || timeout->count() == 0) {
     fmt::print(stderr, "loadns-resolve: --timeout '{}' is not a duration like 500ms or 2s\n",
                timeout_text);

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "client/duration.hpp"
+#include "common/duration.hpp"
 #include "client/endpoint.hpp"
 #include "client/nonce.hpp"
 #include "client/resolver.hpp"
@@ -251,7 +251,7 @@ int run_connect(const connect_options& o) {
 }
 
 std::chrono::milliseconds duration_or_throw(const std::string& flag, const std::string& text) {
-  const auto d = parse_duration(text);
+  const auto d = loadns::parse_duration(text);
   if (!d) {
     throw std::invalid_argument(flag + " '" + text + "' is not a duration like 2s");
   }
