@@ -163,10 +163,20 @@ void response::put_rdata(std::uint16_t rrtype, std::span<const std::uint8_t> rda
   w_.bytes(rdata);
 }
 
-bool response::finish_rr(section s, std::size_t start, std::size_t rdlength_at) noexcept {
+bool response::put_rr_after_owner(section s, std::size_t start, std::size_t targets,
+                                  std::uint16_t rrtype, std::uint32_t ttl,
+                                  std::span<const std::uint8_t> rdata) noexcept {
+  w_.u16(rrtype);
+  w_.u16(qclass::in);
+  w_.u32(ttl);
+  const std::size_t rdlength_at = w_.pos();
+  w_.u16(0);
+  put_rdata(rrtype, rdata);
   auto& count = counts_[static_cast<std::size_t>(s)];
   if (!w_.ok() || count == 0xFFFF) {
+    // Did not fit: the record leaves no trace, compression targets included.
     w_.rewind(start);
+    targets_count_ = targets;
     return false;
   }
   w_.patch16(rdlength_at, static_cast<std::uint16_t>(w_.pos() - rdlength_at - 2));
@@ -182,17 +192,7 @@ bool response::add_at_question(section s, std::uint16_t rrtype, std::uint32_t tt
   const std::size_t start = w_.pos();
   const std::size_t targets = targets_count_;
   w_.u16(static_cast<std::uint16_t>(pointer_mark | header::size));
-  w_.u16(rrtype);
-  w_.u16(qclass::in);
-  w_.u32(ttl);
-  const std::size_t rdlength_at = w_.pos();
-  w_.u16(0);
-  put_rdata(rrtype, rdata);
-  if (!finish_rr(s, start, rdlength_at)) {
-    targets_count_ = targets;
-    return false;
-  }
-  return true;
+  return put_rr_after_owner(s, start, targets, rrtype, ttl, rdata);
 }
 
 bool response::add(section s, std::span<const std::uint8_t> owner, std::uint16_t rrtype,
@@ -200,17 +200,7 @@ bool response::add(section s, std::span<const std::uint8_t> owner, std::uint16_t
   const std::size_t start = w_.pos();
   const std::size_t targets = targets_count_;
   put_name(owner);
-  w_.u16(rrtype);
-  w_.u16(qclass::in);
-  w_.u32(ttl);
-  const std::size_t rdlength_at = w_.pos();
-  w_.u16(0);
-  put_rdata(rrtype, rdata);
-  if (!finish_rr(s, start, rdlength_at)) {
-    targets_count_ = targets;
-    return false;
-  }
-  return true;
+  return put_rr_after_owner(s, start, targets, rrtype, ttl, rdata);
 }
 
 void response::rollback(const mark& m) noexcept {

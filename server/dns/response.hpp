@@ -81,7 +81,11 @@ class response {
   void put_rdata(std::uint16_t rrtype, std::span<const std::uint8_t> rdata) noexcept;
   bool matches_at(std::size_t offset, std::span<const std::uint8_t> name) const noexcept;
   void add_targets(std::size_t at, std::span<const std::uint8_t> labels) noexcept;
-  bool finish_rr(section s, std::size_t start, std::size_t rdlength_at) noexcept;
+  /// Writes type, class, TTL and RDATA after an owner written from `start`, and counts the
+  /// record in `s`; when it does not fit, rewinds to `start` and forgets the compression
+  /// targets added since `targets`.
+  bool put_rr_after_owner(section s, std::size_t start, std::size_t targets, std::uint16_t rrtype,
+                          std::uint32_t ttl, std::span<const std::uint8_t> rdata) noexcept;
 
   writer w_;
   std::size_t limit_;

@@ -1,14 +1,14 @@
 #include "server/net/socket_options.hpp"
 
 #include <cstring>
-#include <system_error>
 
 namespace loadns::net {
 
 void set_reuse_port(int fd) {
   int on = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-    throw std::system_error(errno, std::generic_category(), "setsockopt(SO_REUSEPORT)");
+    throw boost::system::system_error(errno, boost::system::system_category(),
+                                      "setsockopt(SO_REUSEPORT)");
   }
 }
 
@@ -16,7 +16,10 @@ void enable_packet_info(int fd, bool v6) {
   int on = 1;
   int rc = v6 ? ::setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on)
               : ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on);
-  if (rc != 0) throw std::system_error(errno, std::generic_category(), "setsockopt(PKTINFO)");
+  if (rc != 0) {
+    throw boost::system::system_error(errno, boost::system::system_category(),
+                                      "setsockopt(PKTINFO)");
+  }
 }
 
 std::size_t reply_packet_info(const msghdr& received, std::array<std::uint8_t, 64>& control) {

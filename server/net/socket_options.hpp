@@ -12,7 +12,8 @@
 namespace loadns::net {
 
 /// SO_REUSEPORT: every worker binds its own socket to the same address and the kernel
-/// spreads datagrams and connections over them. Throws std::system_error.
+/// spreads datagrams and connections over them. Throws boost::system::system_error, as Asio's
+/// own socket calls do.
 void set_reuse_port(int fd);
 
 /// IP_PKTINFO / IPV6_RECVPKTINFO on a wildcard-bound socket, so that a reply leaves from the

@@ -28,6 +28,19 @@ class connection_slot {
   std::atomic<unsigned>& open_;
 };
 
+/// The completion handler of every co_spawn here: never a bare `detached`, what a coroutine
+/// threw is logged.
+auto log_failure(const char* what) {
+  return [what](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("{}: {}", what, ex.what());
+    }
+  };
+}
+
 // Largest DNS message plus its length prefix.
 constexpr std::size_t max_frame = 2 + 65535;
 // Responses are gathered up to this size before one write; more waits for the next write.
@@ -46,14 +59,7 @@ tcp_listener::tcp_listener(asio::io_context& io, const tcp::endpoint& at, worker
 }
 
 void tcp_listener::start() {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("tcp accept loop ended: {}", ex.what());
-    }
-  });
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), log_failure("tcp accept loop ended"));
 }
 
 void tcp_listener::close() {
@@ -98,14 +104,8 @@ asio::awaitable<void> tcp_listener::accept_loop() {
       continue;
     }
     stats.tcp_accepted.add();
-    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket)), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        spdlog::warn("tcp session ended by an error: {}", ex.what());
-      }
-    });
+    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket)),
+                   log_failure("tcp session ended by an error"));
   }
 }
 
@@ -120,7 +120,10 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
   auto& socket = state->socket;
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  const auto client = socket.remote_endpoint(ec).address();
+  sockaddr_storage client{};  // for the query log
+  socklen_t client_length = sizeof client;
+  ::getpeername(socket.native_handle(), reinterpret_cast<sockaddr*>(&client),
+                &client_length);  // NOLINT: the sockets API
 
   // Every wait for a complete query has a deadline that only a complete query resets: a
   // client that trickles one byte a second or stops after a length prefix is closed.

@@ -13,7 +13,8 @@ class worker;
 
 class tcp_listener {
  public:
-  /// Opens, sets SO_REUSEPORT (and IPV6_V6ONLY), binds and listens. Throws std::system_error.
+  /// Opens, sets SO_REUSEPORT (and IPV6_V6ONLY), binds and listens. Throws
+  /// boost::system::system_error.
   tcp_listener(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& at, worker& w);
   void start();
   void close();

@@ -80,10 +80,9 @@ void udp_listener::receive_and_answer(std::size_t& received) {
     const auto& h = in_[i].msg_hdr;
     std::size_t len = in_[i].msg_len;
     if ((h.msg_flags & MSG_TRUNC) != 0) len = 0;  // over max_query: not a query, drop
-    auto client = endpoint_address(peers_[i]);
     std::span<const std::uint8_t> query(queries_.data() + i * max_query, len);
     std::span<std::uint8_t> out(responses_.data() + replies * max_response, max_response);
-    std::size_t rlen = worker_.handle(query, out, core::transport::udp, client);
+    std::size_t rlen = worker_.handle(query, out, core::transport::udp, peers_[i]);
     if (rlen == 0) continue;
 
     auto& o = out_[replies].msg_hdr;

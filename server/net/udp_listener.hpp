@@ -17,7 +17,7 @@ class worker;
 
 class udp_listener {
  public:
-  /// Opens, sets SO_REUSEPORT (and IPV6_V6ONLY) and binds. Throws std::system_error.
+  /// Opens, sets SO_REUSEPORT (and IPV6_V6ONLY) and binds. Throws boost::system::system_error.
   udp_listener(boost::asio::io_context& io, const boost::asio::ip::udp::endpoint& at, worker& w);
   void start();
   void close();

@@ -7,6 +7,7 @@
 #include "server/dns/header.hpp"
 #include "server/dns/name.hpp"
 #include "server/dns/query.hpp"
+#include "server/net/socket_options.hpp"
 #include "server/net/tcp_listener.hpp"
 #include "server/net/udp_listener.hpp"
 
@@ -41,9 +42,6 @@ void worker::open(bool optional_v6) {
       }
       throw std::system_error(e.code(), "cannot listen on " + at.address().to_string() + " port " +
                                             std::to_string(at.port()));
-    } catch (const std::system_error& e) {
-      throw std::system_error(e.code(), "cannot listen on " + at.address().to_string() + " port " +
-                                            std::to_string(at.port()));
     }
   }
 }
@@ -63,7 +61,7 @@ void worker::stop() {
 }
 
 void worker::log_query(std::span<const std::uint8_t> query, core::transport t,
-                       const asio::ip::address& client, const core::answer_info& info,
+                       const sockaddr_storage& client, const core::answer_info& info,
                        std::size_t response_length) noexcept {
   // Logging allocates; it is a debugging aid, off by default.
   try {
@@ -73,9 +71,9 @@ void worker::log_query(std::span<const std::uint8_t> query, core::transport t,
       dns::read_query(query, parsed);
       if (parsed.question_ok) name = dns::to_text(parsed.q.wire);  // as sent, 0x20 case kept
     }
-    spdlog::info("query from {} over {}: {} type {} -> rcode {}, {} bytes{}", client.to_string(),
-                 transport_names[static_cast<std::size_t>(t)], name, info.qtype, info.rcode,
-                 response_length,
+    spdlog::info("query from {} over {}: {} type {} -> rcode {}, {} bytes{}",
+                 endpoint_address(client).to_string(), transport_names[static_cast<std::size_t>(t)],
+                 name, info.qtype, info.rcode, response_length,
                  response_length == 0 ? " (dropped)"
                  : info.truncated     ? " (truncated)"
                                       : "");
@@ -84,7 +82,7 @@ void worker::log_query(std::span<const std::uint8_t> query, core::transport t,
 }
 
 std::size_t worker::handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                           core::transport t, const asio::ip::address& client) noexcept {
+                           core::transport t, const sockaddr_storage& client) noexcept {
   core::answer_info info;
   const std::size_t len = core::answer(query, out, t, snapshot_.get(), balancer_, info);
   const auto proto = static_cast<std::size_t>(t);

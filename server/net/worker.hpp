@@ -3,6 +3,8 @@
 // listen address, its own balancer state and snapshot reference. Workers share nothing but
 // the snapshot holder and a count of open TCP connections, so they scale with cores.
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -38,9 +40,10 @@ class worker {
   void stop();
 
   /// Answers one query into `out` (65535 bytes); shared by UDP and TCP. Returns the response
-  /// length, 0 to drop. Counts it and logs it with --query-log.
+  /// length, 0 to drop. Counts it and logs it with --query-log. `client` is only read for
+  /// the query log, so the packet path does no address conversion.
   std::size_t handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                     core::transport t, const boost::asio::ip::address& client) noexcept;
+                     core::transport t, const sockaddr_storage& client) noexcept;
 
   const query_stats& stats() const noexcept { return stats_; }
   query_stats& stats() noexcept { return stats_; }
@@ -52,7 +55,7 @@ class worker {
 
  private:
   void log_query(std::span<const std::uint8_t> query, core::transport t,
-                 const boost::asio::ip::address& client, const core::answer_info& info,
+                 const sockaddr_storage& client, const core::answer_info& info,
                  std::size_t response_length) noexcept;
 
   unsigned index_;
