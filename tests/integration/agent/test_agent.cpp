@@ -209,7 +209,10 @@ TEST_CASE("PostgreSQL stopped and restarted under a running agent: reports resum
 
   db.pg.stop();
   conns.open(5);  // counted while the database is away, reported when it is back
-  std::this_thread::sleep_for(4 * interval);
+  // The outage lasts until the agent has seen it (a failed report), not a guessed time.
+  CHECK_MESSAGE(
+      eventually(10s, [&] { return occurrences(agent.log(), "database connection lost") == 1; }),
+      agent.log());
   CHECK(agent.running());
   db.pg.start();
   std::string seen;
@@ -224,7 +227,9 @@ TEST_CASE("PostgreSQL stopped and restarted under a running agent: reports resum
   // A crash (SIGKILL of the postmaster) is ridden out the same way.
   db.pg.kill();
   conns.close(3);
-  std::this_thread::sleep_for(2 * interval);
+  CHECK_MESSAGE(
+      eventually(10s, [&] { return occurrences(agent.log(), "database connection lost") == 2; }),
+      agent.log());
   db.pg.start();
   CHECK_MESSAGE(eventually(15s, [&] { return (seen = db.backend("b1")) == row(4); }), seen);
   CHECK(agent.running());
@@ -237,7 +242,9 @@ TEST_CASE("a database down at start is waited out and is not an exit") {
   connection_set conns(l);
   conns.open(3);
   agent_process agent(db.agent_args("b1", l.port()));
-  std::this_thread::sleep_for(3 * interval);
+  REQUIRE_MESSAGE(
+      eventually(10s, [&] { return occurrences(agent.log(), "database unreachable") >= 1; }),
+      agent.log());
   REQUIRE(agent.running());
   db.pg.start();
   std::string seen;
