@@ -445,6 +445,11 @@ CREATE TRIGGER records_assign_zone BEFORE INSERT OR UPDATE OF name, zone ON load
 -- in one canonical form (addresses as PostgreSQL prints them, names lower case without a
 -- trailing dot). A CNAME owns its name alone (RFC 1034 3.6.2, RFC 2181 10.1) and a balanced
 -- service's name has no static address records.
+-- Concurrent writers: these checks read other rows of the name, so each writer first locks
+-- its zone's row (FOR NO KEY UPDATE, held until commit like the serial bump's update) and
+-- checks once the previous writer of that zone has committed. Under READ COMMITTED the check
+-- then sees that writer's rows; under REPEATABLE READ and SERIALIZABLE taking the lock fails
+-- with serialization_failure (40001) if that writer committed after the snapshot: retry.
 CREATE FUNCTION loadns.records_before_write() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -452,6 +457,9 @@ CREATE FUNCTION loadns.records_before_write() RETURNS trigger
 DECLARE
     problem text;
 BEGIN
+    -- Writers of one zone take turns, so that the checks below see what the previous one
+    -- committed (see above); NEW.zone is set by records_assign_zone, which fires first.
+    PERFORM 1 FROM loadns.zones z WHERE z.name = NEW.zone FOR NO KEY UPDATE;
     NEW.type := upper(NEW.type);
     IF NEW.type NOT IN ('A', 'AAAA', 'CNAME', 'TXT', 'MX') THEN
         RAISE EXCEPTION 'record type "%" is not supported (A, AAAA, CNAME, TXT, MX)', NEW.type
@@ -490,12 +498,16 @@ $$;
 CREATE TRIGGER records_check_data BEFORE INSERT OR UPDATE ON loadns.records
     FOR EACH ROW EXECUTE FUNCTION loadns.records_before_write();
 
--- services: a balanced name cannot also be a static address or CNAME.
+-- services: a balanced name cannot also be a static address or CNAME. Concurrent writers
+-- take turns on the zone's row, as in records_before_write.
 CREATE FUNCTION loadns.services_before_write() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
+    -- Writers of one zone take turns, so that the checks below see what the previous one
+    -- committed (see above); NEW.zone is set by services_assign_zone, which fires first.
+    PERFORM 1 FROM loadns.zones z WHERE z.name = NEW.zone FOR NO KEY UPDATE;
     IF EXISTS (SELECT 1 FROM loadns.records r
                 WHERE r.name = NEW.name AND r.type IN ('A', 'AAAA', 'CNAME')) THEN
         RAISE EXCEPTION 'service "%" clashes with static A, AAAA or CNAME records of that name', NEW.name

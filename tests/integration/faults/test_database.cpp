@@ -1,17 +1,15 @@
 // Database faults under a running loadns-server (SPEC section 4, Operations): PostgreSQL
 // SIGKILLed and restarted under the server and an agent, a statement that hangs behind a lock,
-// and bad operator data that slips past the schema's checks. Answers never stop; the server
+// and bad operator data forced past the schema's checks. Answers never stop; the server
 // keeps its last good snapshot, says why in one log line and counts it in a metric.
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/integration/faults/fault_support.hpp"
@@ -217,44 +215,23 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "racing operator sessions slip a CNAME beside an A record past the triggers: the "
-    "server keeps its last good snapshot") {
-  // records_before_write refuses a CNAME beside other data by looking for committed rows, so
-  // two concurrent transactions (READ COMMITTED) each pass the check and both commit.
+    "a CNAME beside an A record forced past the triggers: the server keeps its last good "
+    "snapshot") {
+  // The schema refuses a CNAME beside other data, from racing sessions too (migration 0004,
+  // tests/integration/db/test_schema_concurrency.cpp); here its check is switched off by hand
+  // (a botched migration, a trigger disabled for an import).
   world w;
   const auto rejected_before = w.metric_value("loadns_snapshots_rejected_total");
   query_load load(w.port(), "api.example.com", transport::udp, 5ms);
 
-  pqxx::connection a(w.pg.conninfo()), b(w.pg.conninfo());
-  pqxx::work ta(a), tb(b);
-  ta.exec(
+  w.pg.psql(
       "INSERT INTO loadns.records (name, type, ttl, data) "
       "VALUES ('www2.example.com', 'CNAME', 120, 'www.example.com')");
-  // B's check passes at once (A's row is not committed); its serial bump then waits for A's
-  // lock on the zone row, so it runs on its own thread until A commits.
-  std::atomic<bool> second_done{false};
-  std::string second_error;
-  std::thread second([&] {
-    try {
-      tb.exec(
-          "INSERT INTO loadns.records (name, type, ttl, data) "
-          "VALUES ('www2.example.com', 'A', 120, '192.0.2.81')");
-    } catch (const std::exception& e) {
-      second_error = e.what();
-    }
-    second_done = true;
-  });
-  const bool second_waits_or_done = eventually(5s, [&] {
-    return second_done ||
-           w.pg.psql(
-               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-               "AND query LIKE 'INSERT INTO loadns.records%'") == "1";
-  });
-  ta.commit();
-  second.join();
-  REQUIRE(second_waits_or_done);
-  REQUIRE_MESSAGE(second_error.empty(), second_error);
-  tb.commit();
+  w.pg.psql(
+      "ALTER TABLE loadns.records DISABLE TRIGGER records_check_data;"
+      "INSERT INTO loadns.records (name, type, ttl, data) "
+      "VALUES ('www2.example.com', 'A', 120, '192.0.2.81');"
+      "ALTER TABLE loadns.records ENABLE TRIGGER records_check_data;");
   REQUIRE(w.pg.psql("SELECT count(*) FROM loadns.records WHERE name = 'www2.example.com'") == "2");
 
   const std::string expected_log =
@@ -280,7 +257,7 @@ TEST_CASE(
   const auto c = load.counts();
 
   std::printf(
-      "CNAME + A race: %s; loadns_snapshots_rejected_total +%.0f; www2 A while "
+      "CNAME + A forced: %s; loadns_snapshots_rejected_total +%.0f; www2 A while "
       "rejected: rcode %d, %zu addresses; after the fix the pending change was served in "
       "%.2f s\n",
       logged ? "rejection logged" : "NO rejection logged", rejected, www2_rcode,
