@@ -41,10 +41,11 @@ void render_queries(exposition& e, const net::server& dns) {
              static_cast<double>(sum));
   }
 
-  std::uint64_t accepted = 0, rejected = 0, timeouts = 0, fail_open = 0;
+  std::uint64_t accepted = 0, rejected = 0, evicted = 0, timeouts = 0, fail_open = 0;
   for (const auto& w : dns.workers()) {
     accepted += w->stats().tcp_accepted.get();
     rejected += w->stats().tcp_rejected.get();
+    evicted += w->stats().tcp_evicted.get();
     timeouts += w->stats().tcp_timeouts.get();
     fail_open += w->balancer().fail_open_answers();
   }
@@ -53,8 +54,12 @@ void render_queries(exposition& e, const net::server& dns) {
   e.family("loadns_tcp_accepted_total", "counter", "TCP connections accepted.");
   e.sample("loadns_tcp_accepted_total", static_cast<double>(accepted));
   e.family("loadns_tcp_rejected_total", "counter",
-           "TCP connections closed at once because --tcp-max-connections were open.");
+           "TCP connections closed at once because --tcp-max-connections were open and none "
+           "of the accepting thread's was idle.");
   e.sample("loadns_tcp_rejected_total", static_cast<double>(rejected));
+  e.family("loadns_tcp_evicted_total", "counter",
+           "Idle TCP connections closed to make room for a new one at --tcp-max-connections.");
+  e.sample("loadns_tcp_evicted_total", static_cast<double>(evicted));
   e.family("loadns_tcp_timeouts_total", "counter",
            "TCP connections closed for sending no complete query within --tcp-idle-timeout.");
   e.sample("loadns_tcp_timeouts_total", static_cast<double>(timeouts));

@@ -37,7 +37,8 @@ struct query_stats {
       queries;
   std::array<relaxed_counter, transport_names.size()> dropped;  ///< no response (malformed)
   relaxed_counter tcp_accepted;
-  relaxed_counter tcp_rejected;  ///< over --tcp-max-connections
+  relaxed_counter tcp_rejected;  ///< over --tcp-max-connections with no idle session to close
+  relaxed_counter tcp_evicted;   ///< idle sessions closed to make room at --tcp-max-connections
   relaxed_counter tcp_timeouts;  ///< closed for idleness or slowness
 };
 

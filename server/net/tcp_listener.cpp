@@ -16,16 +16,51 @@ using asio::ip::tcp;
 
 namespace {
 
-/// Releases a slot of the server-wide TCP connection cap when the session ends.
+/// A slot of the server-wide TCP connection cap, released when the session ends or when it
+/// is evicted (its descriptor is closed at that moment, so the slot passes to the newcomer).
 class connection_slot {
  public:
-  explicit connection_slot(std::atomic<unsigned>& open) : open_(open) {}
-  ~connection_slot() { open_.fetch_sub(1, std::memory_order_relaxed); }
+  explicit connection_slot(std::atomic<unsigned>& open) : open_(&open) {}
+  ~connection_slot() { release(); }
   connection_slot(const connection_slot&) = delete;
   connection_slot& operator=(const connection_slot&) = delete;
 
+  void release() noexcept {
+    if (open_ == nullptr) return;
+    open_->fetch_sub(1, std::memory_order_relaxed);
+    open_ = nullptr;
+  }
+
  private:
-  std::atomic<unsigned>& open_;
+  std::atomic<unsigned>* open_;
+};
+
+/// A link in a circular intrusive list. The links live in the session, so listing and
+/// unlisting a session allocates nothing.
+struct idle_hook {
+  idle_hook* prev = this;
+  idle_hook* next = this;
+
+  idle_hook() = default;
+  idle_hook(const idle_hook&) = delete;
+  idle_hook& operator=(const idle_hook&) = delete;
+  ~idle_hook() { unlink(); }
+
+  bool linked() const noexcept { return next != this; }
+  /// Leaves whatever list this is in; harmless when in none.
+  void unlink() noexcept {
+    prev->next = next;
+    next->prev = prev;
+    prev = next = this;
+  }
+  /// Joins the list whose sentinel is `head`, at its back.
+  void link_back(idle_hook& head) noexcept {
+    unlink();
+    prev = head.prev;
+    next = &head;
+    head.prev->next = this;
+    head.prev = this;
+  }
 };
 
 /// The completion handler of every co_spawn here: never a bare `detached`, what a coroutine
@@ -48,8 +83,56 @@ constexpr std::size_t write_batch = 64 * 1024;
 
 }  // namespace
 
+// RFC 7766 6.2.3: at its connection limit a server should close idle connections rather than
+// refuse new ones, least recently used first. A session is idle while it waits for a query
+// with nothing half-read and nothing to send: closing it loses no query and no answer, and the
+// client reconnects when it next has a query (6.2.1, 6.2.2: clients must expect the close).
+//
+// The cap counts connections over all workers, but each worker evicts only its own idle
+// sessions. Workers share nothing but that counter: reaching into another worker's sessions
+// would need a lock on every idle transition of every session, or a message to the other
+// thread with the newcomer waiting for its reply. SO_REUSEPORT spreads connections across
+// workers by hash, so a worker at the cap holds about its share of the sessions; when it has
+// no idle one it refuses the newcomer as before, and the other workers' idle sessions still
+// end by --tcp-idle-timeout.
+//
+// The list is an Asio service of the worker's io_context, so every listener of the worker
+// (one per listen address) shares it and it outlives every session coroutine: they are
+// destroyed while the io_context shuts down, before its services are.
+class tcp_listener::idle_sessions : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+
+  explicit idle_sessions(asio::execution_context& owner) : service(owner) {}
+  ~idle_sessions() override { clear(); }
+  idle_sessions(const idle_sessions&) = delete;
+  idle_sessions& operator=(const idle_sessions&) = delete;
+
+  /// `h` is now the most recently active idle session.
+  void push_back(idle_hook& h) noexcept { h.link_back(head_); }
+  /// The least recently active idle session, or nullptr.
+  idle_hook* oldest() noexcept { return head_.linked() ? head_.next : nullptr; }
+
+ private:
+  void shutdown() override { clear(); }
+  void clear() noexcept {
+    while (head_.linked()) head_.next->unlink();
+  }
+
+  idle_hook head_;  // sentinel
+};
+
+// Shared with the deadline's handler, which may run after the session's frame is gone.
+struct tcp_listener::session_state : idle_hook {
+  session_state(tcp::socket s, std::atomic<unsigned>& open) : socket(std::move(s)), slot(open) {}
+
+  tcp::socket socket;
+  connection_slot slot;
+  bool timed_out = false;
+};
+
 tcp_listener::tcp_listener(asio::io_context& io, const tcp::endpoint& at, worker& w)
-    : acceptor_(io), worker_(w), scratch_(65535) {
+    : acceptor_(io), worker_(w), scratch_(65535), idle_(asio::use_service<idle_sessions>(io)) {
   acceptor_.open(at.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   set_reuse_port(acceptor_.native_handle());
@@ -97,11 +180,16 @@ asio::awaitable<void> tcp_listener::accept_loop() {
     }
     auto& open = worker_.tcp_open();
     if (open.fetch_add(1, std::memory_order_relaxed) >= worker_.opts().tcp_max_connections) {
-      // Over the cap: closing at once is kinder than a queue nobody drains (RFC 7766 6.2.2).
-      open.fetch_sub(1, std::memory_order_relaxed);
-      stats.tcp_rejected.add();
-      socket.close(ec);
-      continue;
+      if (evict_idle()) {
+        stats.tcp_evicted.add();
+      } else {
+        // Every session of this worker is busy: closing at once is kinder than a queue
+        // nobody drains (RFC 7766 6.2.2).
+        open.fetch_sub(1, std::memory_order_relaxed);
+        stats.tcp_rejected.add();
+        socket.close(ec);
+        continue;
+      }
     }
     stats.tcp_accepted.add();
     asio::co_spawn(acceptor_.get_executor(), session(std::move(socket)),
@@ -109,14 +197,21 @@ asio::awaitable<void> tcp_listener::accept_loop() {
   }
 }
 
+bool tcp_listener::evict_idle() {
+  idle_hook* oldest = idle_.oldest();
+  if (oldest == nullptr) return false;
+  auto& victim = static_cast<session_state&>(*oldest);
+  victim.unlink();
+  // Same thread as the victim's coroutine: its pending read completes with
+  // operation_aborted, and the coroutine then ends.
+  boost::system::error_code ignored;
+  victim.socket.close(ignored);
+  victim.slot.release();
+  return true;
+}
+
 asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
-  connection_slot slot(worker_.tcp_open());
-  // Shared with the deadline's handler, which may run after this frame is gone.
-  struct shared_state {
-    tcp::socket socket;
-    bool timed_out = false;
-  };
-  auto state = std::make_shared<shared_state>(shared_state{std::move(accepted)});
+  auto state = std::make_shared<session_state>(std::move(accepted), worker_.tcp_open());
   auto& socket = state->socket;
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
@@ -131,8 +226,9 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
   auto arm_deadline = [&] {
     deadline.expires_after(worker_.opts().tcp_idle_timeout);
     deadline.async_wait([state](boost::system::error_code wait_ec) {
-      if (wait_ec) return;  // re-armed or session over
+      if (wait_ec || !state->socket.is_open()) return;  // re-armed, session over or evicted
       state->timed_out = true;
+      state->unlink();  // closed next: no longer a candidate for eviction
       boost::system::error_code ignored;
       state->socket.close(ignored);
     });
@@ -146,9 +242,13 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
 
   for (;;) {
     if (filled == in.size()) in.resize(std::min(in.size() * 2, max_frame));
+    // Nothing half-read and nothing to send (responses are written before we get here):
+    // idle, so the first to close when the cap is reached.
+    if (filled == 0) idle_.push_back(*state);
     std::size_t n =
         co_await socket.async_read_some(asio::buffer(in.data() + filled, in.size() - filled),
                                         asio::redirect_error(asio::use_awaitable, ec));
+    state->unlink();
     if (ec) break;
     filled += n;
 
@@ -192,6 +292,7 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
   if (state->timed_out) worker_.stats().tcp_timeouts.add();
   deadline.cancel();
   socket.close(ec);
+  state->slot.release();
 }
 
 }  // namespace loadns::net
