@@ -94,7 +94,8 @@ parse_result parse_command_line(int argc, char** argv) {
                  "close a TCP connection that sends no complete query for this long")
       ->check(CLI::Validator(check_duration, "DURATION"));
   cli.add_option("--tcp-max-connections", cfg.tcp_max_connections,
-                 "open TCP connections at most, over all threads")
+                 "open TCP connections at most, over all threads; at the cap a new one closes "
+                 "the least recently active idle one, or is refused when none is idle")
       ->check(CLI::Range(1u, 1'000'000u));
   cli.add_flag("--check-config", check_config,
                "validate flags, reach the database, then exit 0 or explain");

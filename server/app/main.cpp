@@ -7,11 +7,12 @@
 #include <exception>
 #include <optional>
 
+#include "common/conninfo.hpp"
 #include "server/app/config.hpp"
+#include "server/app/fd_limit.hpp"
 #include "server/app/logging.hpp"
 #include "server/core/answer_counter.hpp"
 #include "server/core/snapshot_holder.hpp"
-#include "common/conninfo.hpp"
 #include "server/db/migrate.hpp"
 #include "server/db/refresher.hpp"
 #include "server/metrics/collector.hpp"
@@ -64,6 +65,9 @@ int run_server(const app::server_config& cfg) {
       "poll interval {} ms",
       LOADNS_VERSION, redact_conninfo(cfg.conninfo), listening, cfg.threads,
       cfg.poll_interval.count());
+
+  // Before any socket opens: every TCP connection holds a descriptor.
+  app::raise_fd_limit(app::descriptors_needed(cfg));
 
   core::snapshot_holder snapshots;
   core::counter_registry counters;
