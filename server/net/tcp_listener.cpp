@@ -243,8 +243,9 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
   for (;;) {
     if (filled == in.size()) in.resize(std::min(in.size() * 2, max_frame));
     // Nothing half-read and nothing to send (responses are written before we get here):
-    // idle, so the first to close when the cap is reached.
-    if (filled == 0) idle_.push_back(*state);
+    // idle, so the first to close when the cap is reached. A socket closed under us (evicted
+    // or timed out while its last read was already complete) is not listed again.
+    if (filled == 0 && socket.is_open()) idle_.push_back(*state);
     std::size_t n =
         co_await socket.async_read_some(asio::buffer(in.data() + filled, in.size() - filled),
                                         asio::redirect_error(asio::use_awaitable, ec));
