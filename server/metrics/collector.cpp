@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <string_view>
+#include <vector>
 
 #include "server/core/answer_counter.hpp"
 #include "server/metrics/exposition.hpp"
@@ -16,13 +17,17 @@ constexpr std::array<std::string_view, 5> state_names = {"serving", "stale", "dr
 
 void render_queries(exposition& e, const net::server& dns) {
   using namespace loadns::net;
+  std::vector<const responder*> responders;
+  for (const auto& w : dns.workers()) {
+    for (const auto* a : w->responders()) responders.push_back(a);
+  }
   e.family("loadns_queries_total", "counter",
            "DNS queries answered, by transport, rcode and type.");
   for (std::size_t t = 0; t < transport_names.size(); ++t) {
     for (std::size_t r = 0; r < rcode_names.size(); ++r) {
       for (std::size_t q = 0; q < qtype_names.size(); ++q) {
         std::uint64_t sum = 0;
-        for (const auto& w : dns.workers()) sum += w->stats().queries[t][r][q].get();
+        for (const auto* a : responders) sum += a->stats().queries[t][r][q].get();
         if (sum == 0) continue;
         e.sample("loadns_queries_total",
                  {{"transport", transport_names[t]},
@@ -36,7 +41,7 @@ void render_queries(exposition& e, const net::server& dns) {
            "Packets not answered: shorter than a header, or a response (QR set).");
   for (std::size_t t = 0; t < transport_names.size(); ++t) {
     std::uint64_t sum = 0;
-    for (const auto& w : dns.workers()) sum += w->stats().dropped[t].get();
+    for (const auto* a : responders) sum += a->stats().dropped[t].get();
     e.sample("loadns_queries_dropped_total", {{"transport", transport_names[t]}},
              static_cast<double>(sum));
   }
@@ -47,8 +52,8 @@ void render_queries(exposition& e, const net::server& dns) {
     rejected += w->stats().tcp_rejected.get();
     evicted += w->stats().tcp_evicted.get();
     timeouts += w->stats().tcp_timeouts.get();
-    fail_open += w->balancer().fail_open_answers();
   }
+  for (const auto* a : responders) fail_open += a->balancer().fail_open_answers();
   e.family("loadns_tcp_connections", "gauge", "TCP connections open now.");
   e.sample("loadns_tcp_connections", dns.tcp_open());
   e.family("loadns_tcp_accepted_total", "counter", "TCP connections accepted.");

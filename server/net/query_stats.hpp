@@ -1,6 +1,6 @@
 #pragma once
-// Per-worker query counters. Each is written by its worker thread only and read by the
-// metrics thread, so a relaxed load+store (no locked instruction) is enough.
+// Per-thread query counters (one set per responder). Each is written by its thread only and
+// read by the metrics thread, so a relaxed load+store (no locked instruction) is enough.
 
 #include <array>
 #include <atomic>

@@ -1,6 +1,6 @@
 #include "server/net/server.hpp"
 
-#include <spdlog/spdlog.h>
+#include <stdexcept>
 
 namespace loadns::net {
 
@@ -19,23 +19,11 @@ void server::start(bool optional_v6) {
   if (workers_.front()->listener_count() == 0) {
     throw std::runtime_error("no listen address could be opened");
   }
-  for (auto& w : workers_) {
-    threads_.emplace_back([&one = *w] {
-      try {
-        one.run();
-      } catch (const std::exception& e) {
-        spdlog::critical("worker {} stopped: {}", one.index(), e.what());
-      }
-    });
-  }
+  for (auto& w : workers_) w->start();
 }
 
 void server::stop() {
   for (auto& w : workers_) w->stop();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
 }
 
 }  // namespace loadns::net

@@ -1,9 +1,8 @@
 #pragma once
-// The DNS side of loadns-server: N workers, each on its own thread.
+// The DNS side of loadns-server: N workers, each with a thread for TCP and one per UDP socket.
 
 #include <atomic>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "server/net/options.hpp"
@@ -19,9 +18,9 @@ class server {
   server& operator=(const server&) = delete;
 
   /// Binds every worker's sockets (throws std::system_error naming the address), then starts
-  /// the threads. `optional_v6`: skip IPv6 addresses this host cannot open.
+  /// their threads. `optional_v6`: skip IPv6 addresses this host cannot open.
   void start(bool optional_v6);
-  /// Stops and joins every worker.
+  /// Stops every worker and joins its threads.
   void stop();
 
   const std::vector<std::unique_ptr<worker>>& workers() const noexcept { return workers_; }
@@ -32,7 +31,6 @@ class server {
   const core::snapshot_holder& holder_;
   std::atomic<unsigned> tcp_open_{0};
   std::vector<std::unique_ptr<worker>> workers_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace loadns::net

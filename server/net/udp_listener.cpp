@@ -1,27 +1,52 @@
 #include "server/net/udp_listener.hpp"
 
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <cerrno>
-#include <cstring>
 #include <system_error>
 
 #include "server/net/socket_options.hpp"
-#include "server/net/worker.hpp"
 
 namespace loadns::net {
 
 namespace asio = boost::asio;
 
-udp_listener::udp_listener(asio::io_context& io, const asio::ip::udp::endpoint& at, worker& w)
-    : socket_(io), worker_(w), wildcard_(at.address().is_unspecified()) {
-  socket_.open(at.protocol());
-  set_reuse_port(socket_.native_handle());
-  if (at.address().is_v6()) socket_.set_option(asio::ip::v6_only(true));
-  if (wildcard_) enable_packet_info(socket_.native_handle(), at.address().is_v6());
-  // Room for bursts: the kernel queue is what absorbs a flood while we answer.
-  socket_.set_option(asio::socket_base::receive_buffer_size(4 << 20));
-  socket_.bind(at);
-  socket_.native_non_blocking(true);
+namespace {
 
+[[noreturn]] void throw_errno(const char* what) {
+  throw boost::system::system_error(errno, boost::system::system_category(), what);
+}
+
+/// A bound UDP socket in blocking mode. Not an Asio socket on purpose: Asio would register
+/// it with its reactor, and the event loop would then wake for every datagram.
+int open_socket(const asio::ip::udp::endpoint& at, bool wildcard) {
+  const int fd = ::socket(at.protocol().family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno("socket");
+  try {
+    set_reuse_port(fd);
+    int on = 1;
+    if (at.address().is_v6() && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0)
+      throw_errno("setsockopt(IPV6_V6ONLY)");
+    if (wildcard) enable_packet_info(fd, at.address().is_v6());
+    // Room for bursts: the kernel queue is what absorbs a flood while we answer.
+    int buffer = 4 << 20;
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer) != 0)
+      throw_errno("setsockopt(SO_RCVBUF)");
+    if (::bind(fd, at.data(), static_cast<socklen_t>(at.size())) != 0) throw_errno("bind");
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  return fd;
+}
+
+}  // namespace
+
+udp_listener::udp_listener(const asio::ip::udp::endpoint& at, const options& opts,
+                           const core::snapshot_holder& holder, std::uint64_t seed)
+    : wildcard_(at.address().is_unspecified()), responder_(opts, holder, seed) {
+  fd_ = open_socket(at, wildcard_);
   queries_.resize(batch * max_query);
   responses_.resize(batch * max_response);
   for (std::size_t i = 0; i < batch; ++i) {
@@ -30,35 +55,31 @@ udp_listener::udp_listener(asio::io_context& io, const asio::ip::udp::endpoint& 
   }
 }
 
+udp_listener::~udp_listener() {
+  stop();
+  ::close(fd_);
+}
+
 void udp_listener::start() {
-  arm();
+  thread_ = std::thread([this] { run(); });
 }
 
-void udp_listener::close() {
-  boost::system::error_code ignored;
-  socket_.close(ignored);
+void udp_listener::stop() noexcept {
+  if (!thread_.joinable()) return;
+  stopping_.store(true, std::memory_order_relaxed);
+  // Wakes a recvmmsg blocked on this socket: it returns at once from then on. (On an
+  // unconnected UDP socket shutdown reports ENOTCONN, but it marks the socket shut anyway.)
+  ::shutdown(fd_, SHUT_RDWR);
+  thread_.join();
 }
 
-void udp_listener::arm() {
-  socket_.async_wait(asio::socket_base::wait_read, [this](boost::system::error_code ec) {
-    if (ec) return;  // closed: the worker is stopping
-    drain();
-    arm();
-  });
-}
-
-void udp_listener::drain() {
-  // Bounded so that one flooded socket cannot starve this worker's TCP sessions.
-  constexpr int max_batches = 16;
-  for (int i = 0; i < max_batches; ++i) {
-    std::size_t received = 0;
-    receive_and_answer(received);
-    if (received < batch) return;
+void udp_listener::run() noexcept {
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    if (!receive_and_answer()) return;
   }
 }
 
-void udp_listener::receive_and_answer(std::size_t& received) {
-  const int fd = socket_.native_handle();
+bool udp_listener::receive_and_answer() noexcept {
   for (std::size_t i = 0; i < batch; ++i) {
     auto& h = in_[i].msg_hdr;
     h = {};
@@ -71,9 +92,17 @@ void udp_listener::receive_and_answer(std::size_t& received) {
       h.msg_controllen = control_size;
     }
   }
-  int n = ::recvmmsg(fd, in_.data(), batch, MSG_DONTWAIT, nullptr);
-  if (n <= 0) return;
-  received = static_cast<std::size_t>(n);
+  // Blocks for the first datagram, then takes whatever else is queued, up to a batch.
+  const int n = ::recvmmsg(fd_, in_.data(), batch, MSG_WAITFORONE, nullptr);
+  if (n < 0) {
+    if (errno == EINTR || errno == EAGAIN || errno == ENOMEM || errno == ENOBUFS) return true;
+    if (!stopping_.load(std::memory_order_relaxed))
+      spdlog::critical("UDP receive failed, no longer answering on this socket: {}",
+                       std::strerror(errno));
+    return false;
+  }
+  if (stopping_.load(std::memory_order_relaxed)) return false;  // woken by stop()
+  const auto received = static_cast<std::size_t>(n);
 
   std::size_t replies = 0;
   for (std::size_t i = 0; i < received; ++i) {
@@ -82,7 +111,7 @@ void udp_listener::receive_and_answer(std::size_t& received) {
     if ((h.msg_flags & MSG_TRUNC) != 0) len = 0;  // over max_query: not a query, drop
     std::span<const std::uint8_t> query(queries_.data() + i * max_query, len);
     std::span<std::uint8_t> out(responses_.data() + replies * max_response, max_response);
-    std::size_t rlen = worker_.handle(query, out, core::transport::udp, peers_[i]);
+    std::size_t rlen = responder_.handle(query, out, core::transport::udp, peers_[i]);
     if (rlen == 0) continue;
 
     auto& o = out_[replies].msg_hdr;
@@ -102,7 +131,8 @@ void udp_listener::receive_and_answer(std::size_t& received) {
 
   std::size_t sent = 0;
   while (sent < replies) {
-    int m = ::sendmmsg(fd, out_.data() + sent, static_cast<unsigned>(replies - sent), MSG_DONTWAIT);
+    int m =
+        ::sendmmsg(fd_, out_.data() + sent, static_cast<unsigned>(replies - sent), MSG_DONTWAIT);
     if (m < 0) {
       if (errno == EINTR) continue;
       // Socket buffer full or the peer unreachable: UDP is allowed to lose this answer;
@@ -112,6 +142,7 @@ void udp_listener::receive_and_answer(std::size_t& received) {
     }
     sent += static_cast<std::size_t>(m);
   }
+  return true;
 }
 
 }  // namespace loadns::net

@@ -4,10 +4,6 @@
 
 #include <random>
 
-#include "server/dns/header.hpp"
-#include "server/dns/name.hpp"
-#include "server/dns/query.hpp"
-#include "server/net/socket_options.hpp"
 #include "server/net/tcp_listener.hpp"
 #include "server/net/udp_listener.hpp"
 
@@ -19,16 +15,22 @@ worker::worker(unsigned index, const options& opts, const core::snapshot_holder&
                std::atomic<unsigned>& tcp_open)
     : index_(index),
       opts_(opts),
-      snapshot_(holder),
-      balancer_(std::random_device{}() ^ (std::uint64_t{index} << 32)),
+      holder_(holder),
+      tcp_responder_(opts, holder, std::random_device{}() ^ (std::uint64_t{index} << 32)),
       tcp_open_(tcp_open) {}
 
-worker::~worker() = default;
+worker::~worker() {
+  stop();
+}
 
 void worker::open(bool optional_v6) {
   for (const auto& at : opts_.listen) {
     try {
-      auto udp = std::make_unique<udp_listener>(io_, at, *this);
+      // Every thread its own balancer random sequence: ties are broken at random, and two
+      // threads with one sequence would break them alike.
+      const std::uint64_t seed = std::random_device{}() ^ (std::uint64_t{index_} << 32) ^
+                                 (std::uint64_t{udp_.size() + 1} << 48);
+      auto udp = std::make_unique<udp_listener>(at, opts_, holder_, seed);
       auto tcp = std::make_unique<tcp_listener>(
           io_, asio::ip::tcp::endpoint(at.address(), at.port()), *this);
       udp_.push_back(std::move(udp));
@@ -46,55 +48,32 @@ void worker::open(bool optional_v6) {
   }
 }
 
-void worker::run() {
+void worker::start() {
   for (auto& l : udp_) l->start();
   for (auto& l : tcp_) l->start();
-  io_.run();
-}
-
-void worker::stop() {
-  asio::post(io_, [this] {
-    for (auto& l : udp_) l->close();
-    for (auto& l : tcp_) l->close();
-    io_.stop();
+  loop_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("worker {} stopped: {}", index_, e.what());
+    }
   });
 }
 
-void worker::log_query(std::span<const std::uint8_t> query, core::transport t,
-                       const sockaddr_storage& client, const core::answer_info& info,
-                       std::size_t response_length) noexcept {
-  // Logging allocates; it is a debugging aid, off by default.
-  try {
-    std::string name = "(no question)";
-    dns::query parsed;
-    if (query.size() >= dns::header::size) {
-      dns::read_query(query, parsed);
-      if (parsed.question_ok) name = dns::to_text(parsed.q.wire);  // as sent, 0x20 case kept
-    }
-    spdlog::info("query from {} over {}: {} type {} -> rcode {}, {} bytes{}",
-                 endpoint_address(client).to_string(), transport_names[static_cast<std::size_t>(t)],
-                 name, info.qtype, info.rcode, response_length,
-                 response_length == 0 ? " (dropped)"
-                 : info.truncated     ? " (truncated)"
-                                      : "");
-  } catch (...) {  // NOLINT(bugprone-empty-catch): a lost log line must not lose the answer
-  }
+void worker::stop() {
+  for (auto& l : udp_) l->stop();
+  if (!loop_.joinable()) return;
+  asio::post(io_, [this] {
+    for (auto& l : tcp_) l->close();
+    io_.stop();
+  });
+  loop_.join();
 }
 
-std::size_t worker::handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                           core::transport t, const sockaddr_storage& client) noexcept {
-  core::answer_info info;
-  const std::size_t len = core::answer(query, out, t, snapshot_.get(), balancer_, info);
-  const auto proto = static_cast<std::size_t>(t);
-  if (len == 0) {
-    stats_.dropped[proto].add();
-  } else {
-    stats_.queries[proto][rcode_slot(info.rcode)][qtype_slot(info.qtype)].add();
-  }
-  if (opts_.query_log) [[unlikely]] {
-    log_query(query, t, client, info, len);
-  }
-  return len;
+std::vector<const responder*> worker::responders() const {
+  std::vector<const responder*> all{&tcp_responder_};
+  for (const auto& l : udp_) all.push_back(&l->answers());
+  return all;
 }
 
 }  // namespace loadns::net

@@ -1,7 +1,9 @@
 #pragma once
-// One worker thread: its own io_context, its own SO_REUSEPORT UDP socket and TCP acceptor per
-// listen address, its own balancer state and snapshot reference. Workers share nothing but
-// the snapshot holder and a count of open TCP connections, so they scale with cores.
+// One worker: per listen address, an SO_REUSEPORT UDP socket drained by a thread of its own
+// (udp_listener) and a TCP acceptor served by the worker's event loop thread, each thread
+// with its own responder (snapshot reference, balancer state, counters). Workers share
+// nothing but the snapshot holder and a count of open TCP connections, so they scale with
+// cores.
 
 #include <sys/socket.h>
 
@@ -9,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "server/core/answer.hpp"
@@ -17,6 +20,7 @@
 #include "server/net/asio.hpp"
 #include "server/net/options.hpp"
 #include "server/net/query_stats.hpp"
+#include "server/net/responder.hpp"
 
 namespace loadns::net {
 
@@ -34,39 +38,37 @@ class worker {
   /// Opens and binds this worker's sockets. Throws std::system_error naming the address.
   /// `optional_v6`: an IPv6 listen address that cannot be opened is skipped, not fatal.
   void open(bool optional_v6);
-  /// Runs the event loop until stop(). The thread body.
-  void run();
-  /// Closes the listeners and ends run(); safe from any thread.
+  /// Starts the UDP threads and the TCP event loop's thread.
+  void start();
+  /// Stops and joins every thread of this worker. Idempotent; from any other thread.
   void stop();
 
-  /// Answers one query into `out` (65535 bytes); shared by UDP and TCP. Returns the response
-  /// length, 0 to drop. Counts it and logs it with --query-log. `client` is only read for
-  /// the query log, so the packet path does no address conversion.
+  /// Answers one TCP query (see responder::handle); from the event loop thread only.
   std::size_t handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                     core::transport t, const sockaddr_storage& client) noexcept;
+                     core::transport t, const sockaddr_storage& client) noexcept {
+    return tcp_responder_.handle(query, out, t, client);
+  }
 
-  const query_stats& stats() const noexcept { return stats_; }
-  query_stats& stats() noexcept { return stats_; }
-  const core::balancer& balancer() const noexcept { return balancer_; }
+  /// The TCP side's counters (queries over TCP and the tcp_* session counters).
+  const query_stats& stats() const noexcept { return tcp_responder_.stats(); }
+  query_stats& stats() noexcept { return tcp_responder_.stats(); }
+  /// Every responder of this worker, TCP's first, then one per UDP socket (metrics).
+  std::vector<const responder*> responders() const;
   const options& opts() const noexcept { return opts_; }
   unsigned index() const noexcept { return index_; }
   std::atomic<unsigned>& tcp_open() noexcept { return tcp_open_; }
   std::size_t listener_count() const noexcept { return udp_.size(); }
 
  private:
-  void log_query(std::span<const std::uint8_t> query, core::transport t,
-                 const sockaddr_storage& client, const core::answer_info& info,
-                 std::size_t response_length) noexcept;
-
   unsigned index_;
   const options& opts_;
+  const core::snapshot_holder& holder_;
   boost::asio::io_context io_{1};
-  core::snapshot_reader snapshot_;
-  core::balancer balancer_;
-  query_stats stats_;
+  responder tcp_responder_;
   std::atomic<unsigned>& tcp_open_;
   std::vector<std::unique_ptr<udp_listener>> udp_;
   std::vector<std::unique_ptr<tcp_listener>> tcp_;
+  std::thread loop_;  ///< runs io_: TCP sessions
 };
 
 }  // namespace loadns::net
