@@ -43,7 +43,7 @@ void answer_counter::add(clock::time_point now, std::uint32_t n) noexcept {
   std::uint64_t v = s.load(std::memory_order_relaxed);
   for (;;) {
     if ((v & ~count_mask) == tag_of(bucket)) {
-      // The current bucket: a plain add. A count never reaches 2^32 in 100 ms, so it cannot
+      // The current bucket: a plain add. A count never reaches 2^32 in one bucket, so it cannot
       // carry into the tag.
       s.fetch_add(n, std::memory_order_relaxed);
       break;

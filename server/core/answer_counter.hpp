@@ -21,11 +21,17 @@ using clock = std::chrono::steady_clock;  // the same alias as in snapshot.hpp
 /// threads (atomics, no lock), outlives snapshots.
 class answer_counter {
  public:
-  /// Width of one bucket: the resolution of since().
-  static constexpr clock::duration bucket_width = std::chrono::milliseconds(100);
-  /// Buckets kept: since() sees at most this far back (32 s), more than a default stale_after
-  /// (10 s) plus a poll interval; an older report's backend is stale anyway.
-  static constexpr std::size_t bucket_count = 320;
+  /// Width of one bucket: the resolution of since(). before() splits the report's bucket in
+  /// proportion to time, which is exact for a steady answer rate; a burst inside the bucket
+  /// is misplaced by up to one bucket, so a bucket must stay narrow next to the agents'
+  /// report interval (default 2 s).
+  static constexpr clock::duration bucket_width = std::chrono::milliseconds(250);
+  /// Buckets kept: since() sees at most this far back (16 s), more than a default stale_after
+  /// (10 s) plus a poll interval, so every serving backend's report is within it. An older
+  /// report (a service with a longer stale_after and a lagging agent) counts the answers of
+  /// the last 16 s only. 512 bytes per backend: the rings are most of the server's memory at
+  /// 10,000 backends.
+  static constexpr std::size_t bucket_count = 64;
   static constexpr clock::duration history = bucket_width * bucket_count;
 
   /// A counter with its own history ring. counter_registry makes them in slabs instead.

@@ -13,6 +13,8 @@ using namespace loadns::core;
 namespace {
 // A fixed origin well away from zero, on a bucket boundary, so tests do not depend on uptime.
 const clock::time_point t0 = clock::time_point{} + 1000s;
+// Times below are in buckets, so that the tests hold for any bucket width.
+constexpr clock::duration w = answer_counter::bucket_width;
 }  // namespace
 
 TEST_CASE("answer_counter: counts, totals and sums from a time on") {
@@ -20,41 +22,41 @@ TEST_CASE("answer_counter: counts, totals and sums from a time on") {
   CHECK(c.total() == 0);
   CHECK(c.since(t0, t0) == 0);
   c.add(t0);
-  c.add(t0 + 250ms, 3);
-  c.add(t0 + 1s, 2);
+  c.add(t0 + 2 * w + w / 2, 3);
+  c.add(t0 + 10 * w, 2);
   CHECK(c.total() == 6);
-  CHECK(c.since(t0, t0 + 1s) == 6);
-  CHECK(c.since(t0 + 200ms, t0 + 1s) == 5);  // bucket [200, 300) ms holds the 3
-  CHECK(c.since(t0 + 299ms, t0 + 1s) == 5);  // same bucket: bucket resolution
-  CHECK(c.since(t0 + 300ms, t0 + 1s) == 2);
-  CHECK(c.since(t0 + 2s, t0 + 2s) == 0);
-  CHECK(c.before(t0 + 300ms, t0 + 1s) == 4);
-  CHECK(c.before(t0, t0 + 1s) == 0);
+  CHECK(c.since(t0, t0 + 10 * w) == 6);
+  CHECK(c.since(t0 + 2 * w, t0 + 10 * w) == 5);        // bucket 2 holds the 3
+  CHECK(c.since(t0 + 3 * w - 1ms, t0 + 10 * w) == 5);  // same bucket: bucket resolution
+  CHECK(c.since(t0 + 3 * w, t0 + 10 * w) == 2);
+  CHECK(c.since(t0 + 20 * w, t0 + 20 * w) == 0);
+  CHECK(c.before(t0 + 3 * w, t0 + 10 * w) == 4);
+  CHECK(c.before(t0, t0 + 10 * w) == 0);
 }
 
 TEST_CASE("answer_counter: before() stays constant as later answers arrive") {
   answer_counter c;
   c.add(t0, 10);
-  const auto report = t0 + 500ms;
-  const auto base = c.before(report, t0 + 600ms);
+  const auto report = t0 + 5 * w;
+  const auto base = c.before(report, t0 + 6 * w);
   CHECK(base == 10);
-  for (int i = 0; i < 100; ++i) c.add(t0 + 600ms + i * 10ms);
-  CHECK(c.before(report, t0 + 2s) == base);
+  for (int i = 0; i < 100; ++i) c.add(t0 + 6 * w + i * w / 10);
+  CHECK(c.before(report, t0 + 20 * w) == base);
   CHECK(c.total() - base == 100);
 }
 
 TEST_CASE("answer_counter: before() splits the report's bucket by time once it is closed") {
   answer_counter c;
-  c.add(t0 + 10ms, 10);  // bucket [t0, t0 + 100 ms)
-  c.add(t0 + 150ms, 4);
-  // 30 ms into a 100 ms bucket of 10 answers: 3 of them counted as before.
-  CHECK(c.before(t0 + 30ms, t0 + 1s) == 3);
-  CHECK(c.before(t0 + 100ms, t0 + 1s) == 10);
+  c.add(t0 + w / 10, 10);  // bucket 0
+  c.add(t0 + w + w / 2, 4);
+  // 30% into a bucket of 10 answers: 3 of them counted as before.
+  CHECK(c.before(t0 + w * 3 / 10, t0 + 10 * w) == 3);
+  CHECK(c.before(t0 + w, t0 + 10 * w) == 10);
   // While the bucket is still open it counts whole as later (the result must not change as
   // answers keep arriving in it).
-  CHECK(c.before(t0 + 30ms, t0 + 50ms) == 0);
+  CHECK(c.before(t0 + w * 3 / 10, t0 + w / 2) == 0);
   // since() keeps plain bucket resolution.
-  CHECK(c.since(t0 + 30ms, t0 + 1s) == 14);
+  CHECK(c.since(t0 + w * 3 / 10, t0 + 10 * w) == 14);
 }
 
 TEST_CASE("answer_counter: the ring forgets what is older than its history") {
@@ -69,7 +71,7 @@ TEST_CASE("answer_counter: the ring forgets what is older than its history") {
   // A bucket left over from a previous lap is not counted as a current one.
   answer_counter d;
   d.add(t0, 5);
-  CHECK(d.since(t0 + answer_counter::history + 50ms, t0 + answer_counter::history + 50ms) == 0);
+  CHECK(d.since(t0 + answer_counter::history + w / 2, t0 + answer_counter::history + w / 2) == 0);
   // An answer stamped a whole ring behind a recycled slot still counts in the total.
   d.add(t0 + answer_counter::history, 1);
   d.add(t0, 1);
@@ -85,13 +87,13 @@ TEST_CASE("answer_counter: concurrent adds lose nothing") {
     workers.emplace_back([&c, t] {
       for (int i = 0; i < per_thread; ++i) {
         // Spread over 20 buckets so that slots are recycled concurrently too.
-        c.add(t0 + ((i + t) % 20) * 100ms);
+        c.add(t0 + ((i + t) % 20) * w);
       }
     });
   }
-  for (auto& w : workers) w.join();
+  for (auto& one : workers) one.join();
   CHECK(c.total() == std::uint64_t{threads} * per_thread);
-  CHECK(c.since(t0, t0 + 2s) == std::uint64_t{threads} * per_thread);
+  CHECK(c.since(t0, t0 + 20 * w) == std::uint64_t{threads} * per_thread);
 }
 
 TEST_CASE("answer_counter: since() neither loses nor doubles answers while buckets turn") {
@@ -102,14 +104,15 @@ TEST_CASE("answer_counter: since() neither loses nor doubles answers while bucke
     answer_counter c;
     std::atomic<bool> done{false};
     std::thread writer([&] {
-      for (int i = 0; i < 6000; ++i) c.add(t0 + i * 5ms);  // 30 s, within the history
+      // 12 s, within the history, several answers per bucket.
+      for (int i = 0; i < 6000; ++i) c.add(t0 + i * 2ms);
       done = true;
     });
     std::uint64_t previous = 0;
     int missed = 0;
     int doubled = 0;
     for (int reads = 0; reads < 200'000 && !done; ++reads) {
-      const std::uint64_t s = c.since(t0, t0 + 31s);
+      const std::uint64_t s = c.since(t0, t0 + 13s);
       const std::uint64_t after = c.total();
       missed += s < previous;
       // add() counts the bucket before the total: one answer in flight may be in the sum
@@ -120,7 +123,7 @@ TEST_CASE("answer_counter: since() neither loses nor doubles answers while bucke
     writer.join();
     CHECK(missed == 0);
     CHECK(doubled == 0);
-    CHECK(c.since(t0, t0 + 31s) == 6000);
+    CHECK(c.since(t0, t0 + 13s) == 6000);
   }
 }
 
@@ -147,14 +150,14 @@ TEST_CASE("counter_registry: counters made in slabs keep separate histories") {
   for (std::int64_t id = 0; id < 200; ++id) {
     auto& c = *all[static_cast<std::size_t>(id)];
     c.add(t0, static_cast<std::uint32_t>(id));
-    c.add(t0 + 1s, 1);  // closes the first bucket: its count moves to the ring
+    c.add(t0 + 2 * w, 1);  // closes the first bucket
   }
   for (std::int64_t id = 0; id < 200; ++id) {
     auto& c = *all[static_cast<std::size_t>(id)];
     CAPTURE(id);
     CHECK(c.total() == static_cast<std::uint64_t>(id) + 1);
-    CHECK(c.since(t0, t0 + 2s) == static_cast<std::uint64_t>(id) + 1);
-    CHECK(c.before(t0 + 500ms, t0 + 2s) == static_cast<std::uint64_t>(id));
+    CHECK(c.since(t0, t0 + 4 * w) == static_cast<std::uint64_t>(id) + 1);
+    CHECK(c.before(t0 + w, t0 + 4 * w) == static_cast<std::uint64_t>(id));
   }
   std::vector<std::int64_t> none;
   r.retain(none);
