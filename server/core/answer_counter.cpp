@@ -18,41 +18,57 @@ std::uint64_t bucket_of(clock::time_point t) noexcept {
          static_cast<std::uint64_t>(answer_counter::bucket_width.count());
 }
 
-constexpr std::uint64_t count_mask = 0xffff'ffffULL;
+// A slot is 16 bits of the bucket's sequence number over 16 bits of its count: 4 bytes, so
+// that 10,000 backends' rings take 2.6 MB. The tag wraps every 65,536 buckets (4.5 hours),
+// so a slot left unwritten for close to a whole number of wraps is misread: within the
+// last 48 s before one it looks newer and new answers skip it (they count in total(), not
+// in since()), and at one it looks current and its old count is summed. Either lasts one
+// pass of the ring, 16 s, and only for a backend that got no answer for hours; its load
+// is then predicted off by those answers until its next report.
+constexpr std::uint32_t count_mask = 0xffff;
+constexpr unsigned tag_shift = 16;
 
-constexpr std::uint64_t tag_of(std::uint64_t bucket) noexcept {
-  return bucket << 32;
+constexpr std::uint32_t tag_of(std::uint64_t bucket) noexcept {
+  return static_cast<std::uint32_t>(bucket & 0xffff);
 }
 
 // The count of slot `v` if it holds `bucket`, else 0 (an older bucket not yet recycled, or
 // never written).
-constexpr std::uint64_t count_in(std::uint64_t v, std::uint64_t bucket) noexcept {
-  return (v & ~count_mask) == tag_of(bucket) ? (v & count_mask) : 0;
+constexpr std::uint64_t count_in(std::uint32_t v, std::uint64_t bucket) noexcept {
+  return (v >> tag_shift) == tag_of(bucket) ? (v & count_mask) : 0;
 }
 
 }  // namespace
 
 answer_counter::answer_counter()
-    : own_ring_(std::make_unique<std::atomic<std::uint64_t>[]>(bucket_count)) {
+    : own_ring_(std::make_unique<std::atomic<std::uint32_t>[]>(bucket_count)) {
   ring_ = own_ring_.get();
 }
 
 void answer_counter::add(clock::time_point now, std::uint32_t n) noexcept {
   const std::uint64_t bucket = bucket_of(now);
+  const std::uint32_t tag = tag_of(bucket);
   auto& s = slot(bucket);
-  std::uint64_t v = s.load(std::memory_order_relaxed);
+  std::uint32_t v = s.load(std::memory_order_relaxed);
   for (;;) {
-    if ((v & ~count_mask) == tag_of(bucket)) {
-      // The current bucket: a plain add. A count never reaches 2^32 in one bucket, so it cannot
-      // carry into the tag.
-      s.fetch_add(n, std::memory_order_relaxed);
-      break;
+    if ((v >> tag_shift) == tag) {
+      // The current bucket. A full one (65,535 answers in 250 ms: 262,000 a second to one
+      // backend from one server) stays full rather than carry into the tag; the answers still
+      // count in total().
+      const std::uint32_t count = v & count_mask;
+      if (count == count_mask) break;
+      const std::uint32_t add = std::min(n, count_mask - count);
+      if (s.compare_exchange_weak(v, v + add, std::memory_order_relaxed)) break;
+      continue;  // `v` reloaded
     }
     // Recycled for a newer bucket already (our `now` is a whole ring behind another
-    // thread's): the answer still counts in total().
-    if ((v >> 32) > (bucket & count_mask)) break;
+    // thread's): the answer still counts in total(). Tags compare modulo 2^16, and only a
+    // few laps ahead count as newer: a slot left from hours ago is old, whatever its tag.
+    const std::uint32_t ahead = ((v >> tag_shift) - tag) & 0xffff;
+    if (v != 0 && ahead != 0 && ahead < 4 * bucket_count) break;
     // An old lap's bucket: start it afresh. On failure `v` is reloaded and we look again.
-    if (s.compare_exchange_weak(v, tag_of(bucket) | n, std::memory_order_relaxed)) break;
+    const std::uint32_t fresh = (tag << tag_shift) | std::min(n, count_mask);
+    if (s.compare_exchange_weak(v, fresh, std::memory_order_relaxed)) break;
   }
   // Release after the bucket: a reader that sees this total sees the bucket too (before()).
   total_.fetch_add(n, std::memory_order_release);
@@ -65,7 +81,7 @@ std::uint64_t answer_counter::since(clock::time_point since, clock::time_point n
   std::uint64_t sum = 0;
   for (std::uint64_t b = first; b <= last; ++b) {
     // Tags are compared in 32 bits, as add() stores them.
-    sum += count_in(slot(b).load(std::memory_order_relaxed), b & count_mask);
+    sum += count_in(slot(b).load(std::memory_order_relaxed), b);
   }
   return sum;
 }
@@ -83,8 +99,7 @@ std::uint64_t answer_counter::before(clock::time_point t, clock::time_point now)
   const std::uint64_t bucket = bucket_of(t);
   if (t.time_since_epoch().count() >= 0 && bucket < bucket_of(now) &&
       bucket + bucket_count > bucket_of(now) + 1) {
-    const std::uint64_t in_bucket =
-        count_in(slot(bucket).load(std::memory_order_relaxed), bucket & count_mask);
+    const std::uint64_t in_bucket = count_in(slot(bucket).load(std::memory_order_relaxed), bucket);
     const auto width = static_cast<std::uint64_t>(bucket_width.count());
     const auto into = static_cast<std::uint64_t>(t.time_since_epoch().count()) % width;
     earlier += std::min(in_bucket, recent) * into / width;
@@ -120,7 +135,7 @@ struct counter_registry::slab {
   }
 
   alignas(answer_counter) std::array<std::byte, size * sizeof(answer_counter)> storage;
-  std::array<std::atomic<std::uint64_t>, size * answer_counter::bucket_count> rings{};
+  std::array<std::atomic<std::uint32_t>, size * answer_counter::bucket_count> rings{};
   std::size_t used = 0;
 };
 

@@ -29,8 +29,8 @@ class answer_counter {
   /// Buckets kept: since() sees at most this far back (16 s), more than a default stale_after
   /// (10 s) plus a poll interval, so every serving backend's report is within it. An older
   /// report (a service with a longer stale_after and a lagging agent) counts the answers of
-  /// the last 16 s only. 512 bytes per backend: the rings are most of the server's memory at
-  /// 10,000 backends.
+  /// the last 16 s only. 256 bytes per backend: the rings are the largest part of the
+  /// server's memory at 10,000 backends.
   static constexpr std::size_t bucket_count = 64;
   static constexpr clock::duration history = bucket_width * bucket_count;
 
@@ -61,7 +61,7 @@ class answer_counter {
   void prefetch() const noexcept;
 
  private:
-  // Slots hold a bucket's sequence number (low 32 bits of time / bucket_width) in the high
+  // Slots hold a bucket's sequence number (low 16 bits of time / bucket_width) in the high
   // half and its count in the low half, so that recycling one is one compare-exchange.
   //
   // Layout, for a pick's sake: a pick reads and writes this object's first 24 bytes and the
@@ -71,15 +71,15 @@ class answer_counter {
   // miss per counter. Neighbours share lines, so threads answering with neighbouring
   // backends contend a little; they contend on one backend's counter anyway.
   std::atomic<std::uint64_t> total_{0};
-  std::atomic<std::uint64_t>* ring_;  ///< slot of bucket b: ring_[(b % bucket_count) * stride_]
+  std::atomic<std::uint32_t>* ring_;  ///< slot of bucket b: ring_[(b % bucket_count) * stride_]
   std::size_t stride_ = 1;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> own_ring_;  ///< ring_, unless in a slab
+  std::unique_ptr<std::atomic<std::uint32_t>[]> own_ring_;  ///< ring_, unless in a slab
 
   friend class counter_registry;
-  answer_counter(std::atomic<std::uint64_t>* ring, std::size_t stride) noexcept
+  answer_counter(std::atomic<std::uint32_t>* ring, std::size_t stride) noexcept
       : ring_(ring), stride_(stride) {}
 
-  std::atomic<std::uint64_t>& slot(std::uint64_t bucket) const noexcept {
+  std::atomic<std::uint32_t>& slot(std::uint64_t bucket) const noexcept {
     return ring_[(bucket % bucket_count) * stride_];
   }
 };

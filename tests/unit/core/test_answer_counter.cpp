@@ -78,6 +78,34 @@ TEST_CASE("answer_counter: the ring forgets what is older than its history") {
   CHECK(d.total() == 7);
 }
 
+TEST_CASE("answer_counter: a full bucket stays full and the total keeps counting") {
+  answer_counter c;
+  for (int i = 0; i < 70; ++i) c.add(t0, 1000);  // 70,000 in one bucket: more than a slot holds
+  c.add(t0 + w, 5);
+  CHECK(c.total() == 70'005);
+  CHECK(c.since(t0, t0 + w) == 65'535 + 5);  // the slot saturates instead of wrapping
+  CHECK(c.since(t0 + w, t0 + w) == 5);       // and its neighbour is untouched
+}
+
+TEST_CASE("answer_counter: a backend idle for hours counts afresh, whatever its old tags") {
+  // Slot tags are 16 bits of the bucket number: they repeat every 65,536 buckets (4.5 h).
+  // Answers after an idle time land in the ring and are summed, except within a minute of a
+  // whole number of tag periods (answer_counter.cpp says what happens then).
+  for (const auto idle : {std::chrono::duration_cast<clock::duration>(20min),
+                          std::chrono::duration_cast<clock::duration>(3h),
+                          std::chrono::duration_cast<clock::duration>(7h + 13min)}) {
+    CAPTURE(idle.count());
+    answer_counter c;
+    c.add(t0, 7);
+    const auto later = t0 + idle;
+    c.add(later, 2);
+    c.add(later + w, 3);
+    CHECK(c.total() == 12);
+    CHECK(c.since(later, later + w) == 5);
+    CHECK(c.before(later + w, later + 2 * w) == 9);
+  }
+}
+
 TEST_CASE("answer_counter: concurrent adds lose nothing") {
   answer_counter c;
   constexpr int threads = 4;
