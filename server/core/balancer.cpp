@@ -15,11 +15,27 @@ std::size_t family_index(family fam) noexcept {
   return static_cast<std::size_t>(fam);
 }
 
-/// What a share of load is measured against: the backend's capacity, else its weight (equal
-/// shares when neither is set).
-double share_of(const backend& b) noexcept {
+/// What a share of load is measured against: the backend's capacity; without one (SPEC 3:
+/// "NULL = equal share") an equal share, the mean capacity of the family's backends that
+/// have one (1 when none has), times the backend's weight. So a service can mix backends
+/// with and without a capacity: one without is loaded like an average one, not compared in
+/// connections against the others' connections per capacity. The mean is over every
+/// backend, whatever its state, so that it does not move when one fills up or goes stale.
+double share_of(const backend& b, double equal_share) noexcept {
   if (b.capacity && *b.capacity > 0) return static_cast<double>(*b.capacity);
-  return b.weight > 0 ? b.weight : 1.0;
+  return equal_share * (b.weight > 0 ? b.weight : 1.0);
+}
+
+double equal_share_of(const std::vector<backend>& all) noexcept {
+  double sum = 0;
+  std::size_t with_capacity = 0;
+  for (const backend& b : all) {
+    if (b.capacity && *b.capacity > 0) {
+      sum += static_cast<double>(*b.capacity);
+      ++with_capacity;
+    }
+  }
+  return with_capacity ? sum / static_cast<double>(with_capacity) : 1.0;
 }
 
 /// Uniform in [0, n) from 32 random bits, without division (Lemire's multiply-shift).
@@ -222,8 +238,11 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
     sel.cursor = n ? random_index(next_random(), n) : 0;
 
     if (sel.pol == policy::least_load || sel.pol == policy::least_connections) {
+      const double equal_share = equal_share_of(all);
       double largest = 0;
-      for (std::uint32_t idx : sel.candidates) largest = std::max(largest, share_of(all[idx]));
+      for (std::uint32_t idx : sel.candidates) {
+        largest = std::max(largest, share_of(all[idx], equal_share));
+      }
       sel.infos.reserve(n);
       for (std::uint32_t idx : sel.candidates) {
         const backend& b = all[idx];
@@ -236,7 +255,7 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
                      ? i.counter->before(*b.reported_at - connect_allowance, now)
                      : 0;
         i.connections = static_cast<double>(std::max<std::int64_t>(b.connections, 0));
-        i.scale = largest / share_of(b);
+        i.scale = largest / share_of(b, equal_share);
         sel.infos.push_back(i);
       }
     }

@@ -163,6 +163,24 @@ TEST_CASE("least_load: capacity and weight set the shares") {
     CHECK(std::abs(got[1] - 100) <= 1);
     CHECK(std::abs(got[2] - 300) <= 1);
   }
+  SUBCASE("a NULL capacity beside set ones is an equal share: their mean, times the weight") {
+    // Mean capacity 2000: backend 3 is loaded like a 2000-connection backend, backend 4 (weight
+    // 0.5) like a 1000 one. Before, they were compared in connections against connections per
+    // capacity and got almost nothing.
+    auto snap = make_snapshot(reg, 1,
+                              {{1, 500, t0 - 1s, 1000},
+                               {2, 1500, t0 - 1s, 3000},
+                               {3, 1000, t0 - 1s, std::nullopt},
+                               {4, 0, t0 - 1s, std::nullopt, 0.5}});
+    balancer bal(7);
+    auto got = pick_many(bal, *snap, 4000, t0);
+    // Everyone ends at (500 + 1500 + 1000 + 0 + 4000) / (1000 + 3000 + 2000 + 1000) = 1.0 of
+    // its share: 500, 1500, 1000 and 1000 more.
+    CHECK(std::abs(got[1] - 500) <= 1);
+    CHECK(std::abs(got[2] - 1500) <= 1);
+    CHECK(std::abs(got[3] - 1000) <= 1);
+    CHECK(std::abs(got[4] - 1000) <= 1);
+  }
 }
 
 TEST_CASE("exclusion: only serving backends are chosen") {
@@ -303,13 +321,24 @@ TEST_CASE("least_load agrees with a brute-force scan over random shares and answ
     }
     auto snap = make_snapshot(reg, 1, specs);
     const auto& backends = snap->services[0].backends[0];
-    double largest = 0;
+    // A NULL capacity is an equal share: the mean of the set ones, times the weight.
+    double capacity_sum = 0;
+    int with_capacity = 0;
     for (const auto& b : backends) {
-      largest = std::max(largest, b.capacity ? static_cast<double>(*b.capacity) : b.weight);
+      if (b.capacity) {
+        capacity_sum += static_cast<double>(*b.capacity);
+        ++with_capacity;
+      }
     }
+    const double equal = with_capacity ? capacity_sum / with_capacity : 1.0;
+    auto share = [&](const backend& b) {
+      return b.capacity ? static_cast<double>(*b.capacity) : equal * b.weight;
+    };
+    double largest = 0;
+    for (const auto& b : backends) largest = std::max(largest, share(b));
     auto load = [&](const backend& b) {
-      const double share = b.capacity ? static_cast<double>(*b.capacity) : b.weight;
-      return (static_cast<double>(b.connections) + static_cast<double>(b.answers->total())) / share;
+      return (static_cast<double>(b.connections) + static_cast<double>(b.answers->total())) /
+             share(b);
     };
     const double unit = 1.0 / largest + 1e-9;
     balancer bal(static_cast<std::uint64_t>(round));
