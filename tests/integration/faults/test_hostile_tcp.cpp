@@ -322,23 +322,53 @@ bool is_answer_to(const std::optional<std::vector<std::uint8_t>>& reply, std::ui
   return h && h->id == id && h->rcode == rcode::noerror && h->ancount > 0;
 }
 
+/// A server capped at `cap` TCP connections, with an idle timeout longer than any of these
+/// tests, and its eviction and refusal counters as they were before the test, so that a
+/// test checks what it caused.
+struct capped_server {
+  static constexpr int cap = 20;
+  world w;
+  std::uint16_t port;
+  std::uint16_t mport;
+  double evicted_before = 0;
+  double rejected_before = 0;
+
+  explicit capped_server(int threads)
+      : w({"--tcp-idle-timeout", "30s", "--tcp-max-connections", std::to_string(cap)}, threads),
+        port(w.server->port()),
+        mport(w.server->metrics_port()) {
+    evicted_before = counter("loadns_tcp_evicted_total");
+    rejected_before = counter("loadns_tcp_rejected_total");
+  }
+  /// Opens `cap` connections that send nothing and waits until the server holds them all.
+  std::vector<std::unique_ptr<tcp_client>> fill_with_idle() const {
+    std::vector<std::unique_ptr<tcp_client>> idle;
+    for (int i = 0; i < cap; ++i) idle.push_back(std::make_unique<tcp_client>(port));
+    REQUIRE(eventually(5s, [&] { return metric(mport, "loadns_tcp_connections") == cap; }));
+    return idle;
+  }
+  /// Idle connections closed to make room, and newcomers refused, since the start.
+  double evicted() const { return counter("loadns_tcp_evicted_total") - evicted_before; }
+  double rejected() const { return counter("loadns_tcp_rejected_total") - rejected_before; }
+
+ private:
+  double counter(std::string_view series) const {
+    const auto v = metric(mport, series);
+    REQUIRE(v.has_value());
+    return *v;
+  }
+};
+
 }  // namespace
 
 TEST_CASE(
     "at --tcp-max-connections a new client is answered: the least recently active idle "
     "connection is closed to make room (RFC 7766 6.2.3)") {
-  constexpr int cap = 20;
-  world w({"--tcp-idle-timeout", "30s", "--tcp-max-connections", std::to_string(cap)}, 1);
-  const auto port = w.server->port();
-  const auto mport = w.server->metrics_port();
-  const auto evicted_before = metric(mport, "loadns_tcp_evicted_total");
-  const auto rejected_before = metric(mport, "loadns_tcp_rejected_total");
-  REQUIRE(evicted_before.has_value());
-  REQUIRE(rejected_before.has_value());
+  capped_server s(1);
+  const auto cap = capped_server::cap;
+  const auto port = s.port;
 
-  std::vector<std::unique_ptr<tcp_client>> idle;
-  for (int i = 0; i < cap; ++i) idle.push_back(std::make_unique<tcp_client>(port));
-  REQUIRE(eventually(5s, [&] { return metric(mport, "loadns_tcp_connections") == cap; }));
+  auto idle = s.fill_with_idle();
   // The first connected becomes the most recently active: it asks and gets its answer. The
   // least recently active idle one is now the second.
   REQUIRE(idle[0]->send_message(make_query(query_spec{.id = 0x0100, .name = "api.example.com"})));
@@ -353,10 +383,8 @@ TEST_CASE(
   for (int i = 0; i < cap; ++i) {
     if (i != 1 && sees_close(idle[static_cast<std::size_t>(i)]->fd(), 0ms)) ++others_closed;
   }
-  const auto evicted_after = metric(mport, "loadns_tcp_evicted_total");
-  const auto rejected_after = metric(mport, "loadns_tcp_rejected_total");
-  REQUIRE(evicted_after.has_value());
-  REQUIRE(rejected_after.has_value());
+  const double evicted = s.evicted();
+  const double rejected = s.rejected();
   // The survivors still work: the first one asks again.
   REQUIRE(idle[0]->send_message(make_query(query_spec{.id = 0x0101, .name = "api.example.com"})));
   const bool first_still_answered = is_answer_to(idle[0]->read_message(), 0x0101);
@@ -366,30 +394,25 @@ TEST_CASE(
       "connection closed: %s; others closed: %d; loadns_tcp_evicted_total +%.0f, "
       "loadns_tcp_rejected_total +%.0f\n",
       cap, cap, cap + 1, 1000 * answered_after, second_closed ? "yes" : "no", others_closed,
-      *evicted_after - *evicted_before, *rejected_after - *rejected_before);
+      evicted, rejected);
   CHECK(is_answer_to(reply, 0x0200));
   CHECK(answered_after < 1.0);
   CHECK(second_closed);
   CHECK(others_closed == 0);
-  CHECK(*evicted_after - *evicted_before == 1);
-  CHECK(*rejected_after - *rejected_before == 0);
+  CHECK(evicted == 1);
+  CHECK(rejected == 0);
   CHECK(first_still_answered);
-  CHECK(w.server->running());
+  CHECK(s.w.server->running());
 }
 
 TEST_CASE(
     "at --tcp-max-connections with two threads a new client is answered: its thread closes "
     "one of its own idle connections") {
-  constexpr int cap = 20;
-  world w({"--tcp-idle-timeout", "30s", "--tcp-max-connections", std::to_string(cap)}, 2);
-  const auto port = w.server->port();
-  const auto mport = w.server->metrics_port();
-  const auto evicted_before = metric(mport, "loadns_tcp_evicted_total");
-  REQUIRE(evicted_before.has_value());
+  capped_server s(2);
+  const auto cap = capped_server::cap;
+  const auto port = s.port;
 
-  std::vector<std::unique_ptr<tcp_client>> idle;
-  for (int i = 0; i < cap; ++i) idle.push_back(std::make_unique<tcp_client>(port));
-  REQUIRE(eventually(5s, [&] { return metric(mport, "loadns_tcp_connections") == cap; }));
+  auto idle = s.fill_with_idle();
   const auto t0 = steady::now();
   const auto reply = exchange(port, transport::tcp,
                               make_query(query_spec{.id = 0x0300, .name = "api.example.com"}), 2s);
@@ -402,27 +425,22 @@ TEST_CASE(
   });
   int closed = 0;
   for (const auto& c : idle) closed += sees_close(c->fd(), 0ms) ? 1 : 0;
-  const auto evicted_after = metric(mport, "loadns_tcp_evicted_total");
-  REQUIRE(evicted_after.has_value());
+  const double evicted = s.evicted();
   std::printf("two threads, cap %d: client %d answered in %.1f ms, %d idle connection(s) closed\n",
               cap, cap + 1, 1000 * answered_after, closed);
   CHECK(is_answer_to(reply, 0x0300));
   CHECK(one_closed);
   CHECK(closed == 1);
-  CHECK(*evicted_after - *evicted_before == 1);
+  CHECK(evicted == 1);
 }
 
 TEST_CASE(
     "at --tcp-max-connections with every connection in the middle of a query a new client is "
     "refused at once, UDP is answered throughout and the held queries are answered after") {
-  constexpr int cap = 20;
-  world w({"--tcp-idle-timeout", "30s", "--tcp-max-connections", std::to_string(cap)}, 1);
-  const auto port = w.server->port();
-  const auto mport = w.server->metrics_port();
-  const auto evicted_before = metric(mport, "loadns_tcp_evicted_total");
-  const auto rejected_before = metric(mport, "loadns_tcp_rejected_total");
-  REQUIRE(evicted_before.has_value());
-  REQUIRE(rejected_before.has_value());
+  capped_server s(1);
+  const auto cap = capped_server::cap;
+  const auto port = s.port;
+  const auto mport = s.mport;
 
   query_load udp_load(port, "api.example.com", transport::udp, 5ms);
   std::vector<std::unique_ptr<tcp_client>> busy;
@@ -444,10 +462,8 @@ TEST_CASE(
   const double refused_after = seconds_since(t0);
   int closed = 0;
   for (const auto& c : busy) closed += sees_close(c->fd(), 0ms) ? 1 : 0;
-  const auto evicted_after = metric(mport, "loadns_tcp_evicted_total");
-  const auto rejected_after = metric(mport, "loadns_tcp_rejected_total");
-  REQUIRE(evicted_after.has_value());
-  REQUIRE(rejected_after.has_value());
+  const double evicted = s.evicted();
+  const double rejected = s.rejected();
 
   // The held queries complete and are answered: nothing of them was lost.
   int answered = 0;
@@ -470,19 +486,18 @@ TEST_CASE(
       "held queries answered afterwards %d; the next client once they were idle: %s; UDP %llu of "
       "%llu answered\n",
       cap, cap, cap + 1, during ? "answered" : "closed unanswered", 1000 * refused_after, closed,
-      *rejected_after - *rejected_before, *evicted_after - *evicted_before, answered,
-      next_answered ? "answered" : "not answered", static_cast<unsigned long long>(udp.answered),
-      static_cast<unsigned long long>(udp.sent));
+      rejected, evicted, answered, next_answered ? "answered" : "not answered",
+      static_cast<unsigned long long>(udp.answered), static_cast<unsigned long long>(udp.sent));
   CHECK(!during.has_value());
   CHECK(refused_after < 1.0);  // closed at accept, not left to time out
   CHECK(closed == 0);
-  CHECK(*rejected_after - *rejected_before == 1);
-  CHECK(*evicted_after - *evicted_before == 0);
+  CHECK(rejected == 1);
+  CHECK(evicted == 0);
   CHECK(answered == cap);
   CHECK(next_answered);
   CHECK(udp.sent > 0);
   CHECK(udp.failed == 0);
-  CHECK(w.server->running());
+  CHECK(s.w.server->running());
 }
 
 namespace {
