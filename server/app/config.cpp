@@ -76,7 +76,9 @@ parse_result parse_command_line(int argc, char** argv) {
       ->envname("LOADNS_LISTEN")
       ->delimiter(',')
       ->check(CLI::Validator(check_listen, "ADDR:PORT"));
-  cli.add_option("--threads", cfg.threads, "worker threads, one socket each (SO_REUSEPORT)")
+  cli.add_option("--threads", cfg.threads,
+                 "workers, each with its own SO_REUSEPORT sockets: a thread per UDP socket and "
+                 "one for TCP")
       ->envname("LOADNS_THREADS")
       ->check(CLI::Range(1u, 256u));
   cli.add_option("--poll-interval", poll, "how often to reload from PostgreSQL without NOTIFY")
