@@ -193,6 +193,16 @@ GRANT loadns_server TO server;
        db);
 }
 
+std::string pg_cluster::psql_error(std::string_view sql, std::string_view user,
+                                   std::string_view db) const {
+  try {
+    psql(sql, db, user);
+    return {};
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+}
+
 std::string pg_cluster::psql(std::string_view sql, std::string_view db,
                              std::string_view user) const {
   auto r = run_process({psql_path(), "-XAtq", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",

@@ -45,6 +45,10 @@ class pg_cluster {
   /// std::runtime_error carrying psql's stderr when psql fails.
   std::string psql(std::string_view sql, std::string_view db = "loadns",
                    std::string_view user = "postgres") const;
+  /// psql's error for `sql` as `user` on `db`, or "" when it succeeded: for tests that
+  /// expect a statement to be refused.
+  std::string psql_error(std::string_view sql, std::string_view user = "postgres",
+                         std::string_view db = "loadns") const;
 
  private:
   std::string run_script(std::string_view command) const;

@@ -18,10 +18,12 @@
 #include <vector>
 
 #include "tests/integration/agent/loopback_load.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using namespace std::chrono_literals;
 using loadns::test::connection_set;
+using loadns::test::eventually;
 using loadns::test::pg_cluster;
 using loadns::test::tcp_listener;
 
@@ -31,17 +33,6 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr auto interval = 300ms;
 const std::string interval_flag = "300ms";
-
-// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-template <typename F>
-bool eventually(std::chrono::milliseconds timeout, F condition) {
-  const auto deadline = clock_type::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (clock_type::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
 
 // A running loadns-agent; stderr goes to a file the test reads. Killed if still running at the
 // end of the test.

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "server/core/snapshot.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using loadns::test::pg_cluster;
@@ -23,14 +24,9 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-/// Polls `pred` every millisecond until it holds or `limit` passes; returns whether it held.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
-  const auto deadline = steady::now() + limit;
-  while (steady::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return pred();
+// Polled every millisecond: some cases measure how soon a change is published.
+bool eventually_1ms(std::chrono::milliseconds limit, const std::function<bool()>& pred) {
+  return loadns::test::eventually(limit, pred, 1ms);
 }
 
 struct world {
@@ -85,7 +81,7 @@ TEST_CASE_FIXTURE(world, "refresher publishes the first snapshot and load within
   const auto poll = 300ms;
   loadns::db::refresher r(options(poll), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
   REQUIRE(backend("b1") != nullptr);
   CHECK(backend("b1")->connections == 1);
   CHECK(backend("b2")->state == loadns::core::backend_state::serving);
@@ -97,7 +93,7 @@ TEST_CASE_FIXTURE(world, "refresher publishes the first snapshot and load within
   // A load report does not notify: the next poll picks it up.
   const auto t0 = steady::now();
   pg.psql("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 42, 100)");
-  REQUIRE(eventually([&] { return backend("b1") && backend("b1")->connections == 42; }, 20s));
+  REQUIRE(eventually_1ms(20s, [&] { return backend("b1") && backend("b1")->connections == 42; }));
   const auto latency = ms_since(t0);
   std::printf("report -> snapshot latency by polling: %.1f ms (poll interval %lld ms)\n", latency,
               static_cast<long long>(poll.count()));
@@ -110,7 +106,7 @@ TEST_CASE_FIXTURE(world, "refresher reloads at once on NOTIFY") {
   const auto poll = 10s;  // far longer than the test: only the notification can explain it
   loadns::db::refresher r(options(poll), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
   REQUIRE(backend("b1")->enabled);
 
   pqxx::connection operator_session(pg.conninfo());
@@ -121,7 +117,7 @@ TEST_CASE_FIXTURE(world, "refresher reloads at once on NOTIFY") {
             " WHERE name = 'b1'");
     const auto t0 = steady::now();
     tx.commit();  // the notification is sent at commit
-    REQUIRE(eventually([&] { return backend("b1") && backend("b1")->enabled == enable; }, 20s));
+    REQUIRE(eventually_1ms(20s, [&] { return backend("b1") && backend("b1")->enabled == enable; }));
     const auto latency = ms_since(t0);
     std::printf("commit of UPDATE enabled -> snapshot published, by NOTIFY: %.1f ms\n", latency);
     std::fflush(stdout);
@@ -134,7 +130,7 @@ TEST_CASE_FIXTURE(world, "refresher reloads at once on NOTIFY") {
 TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot while the cluster is down") {
   loadns::db::refresher r(options(200ms), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
 
   SUBCASE("stopped") {
     pg.stop();
@@ -142,35 +138,35 @@ TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot while the cluster is
   SUBCASE("killed") {
     pg.kill();
   }
-  REQUIRE(eventually([&] { return !r.stats().connected.load(); }, 20s));
+  REQUIRE(eventually_1ms(20s, [&] { return !r.stats().connected.load(); }));
   const auto last = holder.current();  // polls publish until the link is lost
   REQUIRE(last != nullptr);
   const auto errors = r.stats().poll_errors.load();
-  REQUIRE(eventually([&] { return r.stats().poll_errors.load() >= errors + 2; }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return r.stats().poll_errors.load() >= errors + 2; }));
   CHECK(holder.current() == last);  // nothing published, nothing lost
 
   pg.start();
-  REQUIRE(eventually([&] { return r.stats().connected.load(); }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return r.stats().connected.load(); }));
   pg.psql("UPDATE loadns.backends SET enabled = false WHERE name = 'b2'");
-  CHECK(eventually([&] { return backend("b2") && !backend("b2")->enabled; }, 20s));
+  CHECK(eventually_1ms(20s, [&] { return backend("b2") && !backend("b2")->enabled; }));
 }
 
 TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot when the data is refused") {
   loadns::db::refresher r(options(200ms), holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
   // Only a superuser bypassing the checks can store this; the server must survive it.
   pg.psql(
       "ALTER TABLE loadns.records DROP CONSTRAINT records_data_valid;"
       "ALTER TABLE loadns.records DISABLE TRIGGER records_check_data;"
       "INSERT INTO loadns.records (name, type, data) VALUES ('bad.example.com', 'A', 'nope')");
-  REQUIRE(eventually([&] { return r.stats().snapshots_rejected.load() >= 1; }, 20s));
+  REQUIRE(eventually_1ms(20s, [&] { return r.stats().snapshots_rejected.load() >= 1; }));
   const auto last = holder.current();
   REQUIRE(last != nullptr);
-  CHECK(eventually([&] { return r.stats().snapshots_rejected.load() >= 3; }, 20s));
+  CHECK(eventually_1ms(20s, [&] { return r.stats().snapshots_rejected.load() >= 3; }));
   CHECK(holder.current() == last);  // refused polls publish nothing
   pg.psql("DELETE FROM loadns.records WHERE name = 'bad.example.com'");
-  CHECK(eventually([&] { return holder.current() != last; }, 20s));
+  CHECK(eventually_1ms(20s, [&] { return holder.current() != last; }));
 }
 
 TEST_CASE_FIXTURE(world, "a blocked query times out and the refresher carries on") {
@@ -178,17 +174,17 @@ TEST_CASE_FIXTURE(world, "a blocked query times out and the refresher carries on
   o.statement_timeout = 500ms;
   loadns::db::refresher r(o, holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
   const auto errors = r.stats().poll_errors.load();
   {
     pqxx::connection locker(pg.conninfo());
     pqxx::work tx(locker);
     tx.exec("LOCK TABLE loadns.zones IN ACCESS EXCLUSIVE MODE");
-    CHECK(eventually([&] { return r.stats().poll_errors.load() > errors; }, 20s));
+    CHECK(eventually_1ms(20s, [&] { return r.stats().poll_errors.load() > errors; }));
     CHECK(r.stats().connected.load());
   }  // lock released
   const auto polls = r.stats().polls.load();
-  CHECK(eventually([&] { return r.stats().polls.load() > polls; }, 20s));
+  CHECK(eventually_1ms(20s, [&] { return r.stats().polls.load() > polls; }));
 }
 
 TEST_CASE_FIXTURE(world, "a multi-host conninfo skips a dead host") {
@@ -208,7 +204,7 @@ TEST_CASE_FIXTURE(world, "a multi-host conninfo skips a dead host") {
                std::to_string(pg.port()) + " dbname=loadns user=server";
   loadns::db::refresher r(o, holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return has_snapshot(); }, 30s));
+  REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
   CHECK(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'loadns-server'") ==
         "1");
   r.stop();
@@ -229,10 +225,10 @@ TEST_CASE("refresher waits for a database that is down at start") {
   o.reconnect_max = 500ms;
   loadns::db::refresher r(o, holder, counters);
   r.start();
-  CHECK(eventually([&] { return r.stats().poll_errors.load() >= 2; }, 30s));
+  CHECK(eventually_1ms(30s, [&] { return r.stats().poll_errors.load() >= 2; }));
   CHECK(holder.generation() == 0);
   pg.start();
-  CHECK(eventually([&] { return holder.generation() > 0; }, 30s));
+  CHECK(eventually_1ms(30s, [&] { return holder.generation() > 0; }));
   const auto t0 = steady::now();
   r.stop();
   CHECK(ms_since(t0) < 1000.0);
@@ -256,7 +252,7 @@ SELECT count(loadns.report('s' || (i % 100 + 1) || '.example.com', 'b' || i,
   o.poll_interval = 200ms;
   loadns::db::refresher r(o, holder, counters);
   r.start();
-  REQUIRE(eventually([&] { return r.stats().polls.load() >= 5; }, 20s));
+  REQUIRE(eventually_1ms(20s, [&] { return r.stats().polls.load() >= 5; }));
   REQUIRE(holder.current() != nullptr);
   std::size_t backends = 0;
   for (const auto& svc : holder.current()->services) {

@@ -16,17 +16,6 @@ using loadns::test::pg_cluster;
 
 namespace {
 
-/// psql's error for `sql`, or "" when it succeeded.
-std::string error_of(const pg_cluster& pg, const std::string& sql,
-                     const std::string& user = "postgres") {
-  try {
-    pg.psql(sql, "loadns", user);
-    return {};
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-}
-
 struct fixture {
   fixture() {
     pg.create_loadns_database();
@@ -89,11 +78,11 @@ TEST_CASE_FIXTURE(fixture, "report updates only load columns: operator settings 
 }
 
 TEST_CASE_FIXTURE(fixture, "report refuses an unknown service and bad load") {
-  CHECK(error_of(pg, "SELECT loadns.report('nope.example.com', 'b1', '192.0.2.10', 5)")
+  CHECK(pg.psql_error("SELECT loadns.report('nope.example.com', 'b1', '192.0.2.10', 5)")
             .find("unknown service \"nope.example.com\"") != std::string::npos);
-  CHECK(error_of(pg, "SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', -5)")
+  CHECK(pg.psql_error("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', -5)")
             .find("backends_connections_not_negative") != std::string::npos);
-  CHECK(error_of(pg, "SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 5, 0)")
+  CHECK(pg.psql_error("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 5, 0)")
             .find("backends_agent_capacity_positive") != std::string::npos);
 }
 
@@ -108,7 +97,7 @@ TEST_CASE_FIXTURE(fixture, "backend_status: stale after stale_after, serving wit
 }
 
 TEST_CASE_FIXTURE(fixture, "loadns_agent may only call report") {
-  CHECK(error_of(pg, "SELECT loadns.report('api.example.com', 'a1', '192.0.2.20', 3)", "agent")
+  CHECK(pg.psql_error("SELECT loadns.report('api.example.com', 'a1', '192.0.2.20', 3)", "agent")
             .empty());
   CHECK(q("SELECT connections FROM loadns.backends WHERE name = 'a1'") == "3");
   for (const std::string sql : {
@@ -122,7 +111,7 @@ TEST_CASE_FIXTURE(fixture, "loadns_agent may only call report") {
            "SELECT loadns.next_serial(0)",
        }) {
     INFO(sql);
-    CHECK(error_of(pg, sql, "agent").find("permission denied") != std::string::npos);
+    CHECK(pg.psql_error(sql, "agent").find("permission denied") != std::string::npos);
   }
 }
 
@@ -137,7 +126,7 @@ TEST_CASE_FIXTURE(fixture, "loadns_server can read what it needs and write nothi
            "SELECT count(*) FROM loadns.schema_migrations",
        }) {
     INFO(sql);
-    CHECK(error_of(pg, sql, "server").empty());
+    CHECK(pg.psql_error(sql, "server").empty());
   }
   for (const std::string sql : {
            "UPDATE loadns.backends SET enabled = false",
@@ -147,7 +136,7 @@ TEST_CASE_FIXTURE(fixture, "loadns_server can read what it needs and write nothi
            "SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 5)",
        }) {
     INFO(sql);
-    CHECK(error_of(pg, sql, "server").find("permission denied") != std::string::npos);
+    CHECK(pg.psql_error(sql, "server").find("permission denied") != std::string::npos);
   }
 }
 
@@ -300,7 +289,7 @@ TEST_CASE_FIXTURE(fixture, "each constraint refuses its bad row, naming the prob
   };
   for (const auto& row : rows) {
     INFO(row.sql);
-    const auto err = error_of(pg, row.sql);
+    const auto err = pg.psql_error(row.sql);
     CHECK_MESSAGE(err.find(row.problem) != std::string::npos, "error was: ", err);
   }
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/support/dns_client.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/support/server_process.hpp"
 
@@ -24,17 +25,6 @@ namespace loadns::test::faults {
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-template <typename F>
-bool eventually(std::chrono::milliseconds timeout, F condition) {
-  const auto deadline = steady::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (steady::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-}
 
 /// Seconds since `t0`, for printed figures.
 inline double seconds_since(steady::time_point t0) {

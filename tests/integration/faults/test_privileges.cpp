@@ -17,15 +17,6 @@ namespace {
 using namespace loadns::test;
 using namespace loadns::test::faults;
 
-std::string error_of(const pg_cluster& pg, const std::string& sql, const std::string& user) {
-  try {
-    pg.psql(sql, "loadns", user);
-    return {};
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-}
-
 struct fixture {
   pg_cluster pg;
   fixture() {
@@ -59,7 +50,7 @@ TEST_CASE_FIXTURE(fixture, "an agent cannot read loadns tables nor touch operato
            "SET ROLE postgres",
        }) {
     INFO(sql);
-    const auto err = error_of(pg, sql, "agent");
+    const auto err = pg.psql_error(sql, "agent");
     CHECK_MESSAGE((err.find("permission denied") != std::string::npos ||
                    err.find("must be member of role") != std::string::npos),
                   err);
@@ -74,17 +65,17 @@ TEST_CASE_FIXTURE(fixture,
   pg.psql(
       "UPDATE loadns.backends SET enabled = false, draining = true, capacity = 50, "
       "weight = 2 WHERE name = 'other'");
-  CHECK(error_of(pg,
-                 "SELECT loadns.report('api.example.com', 'other', '192.0.2.12', 7, 500, false)",
-                 "agent")
-            .empty());
+  CHECK(
+      pg.psql_error("SELECT loadns.report('api.example.com', 'other', '192.0.2.12', 7, 500, false)",
+                    "agent")
+          .empty());
   CHECK(pg.psql("SELECT enabled, draining, capacity, weight, agent_capacity, connections "
                 "FROM loadns.backends WHERE name = 'other'") == "f|t|50|2|500|7");
   CHECK(pg.psql("SELECT state FROM loadns.backend_status WHERE name = 'other'") == "disabled");
   // An address must be one host: a network would send clients anywhere in it.
-  CHECK(error_of(pg,
-                 "SELECT loadns.report('api.example.com', 'other', '192.0.2.0/24', 7, 500, false)",
-                 "agent")
+  CHECK(pg.psql_error(
+              "SELECT loadns.report('api.example.com', 'other', '192.0.2.0/24', 7, 500, false)",
+              "agent")
             .find("backends_address_single_host") != std::string::npos);
   CHECK(pg.psql("SELECT host(address) FROM loadns.backends WHERE name = 'other'") == "192.0.2.12");
 }
