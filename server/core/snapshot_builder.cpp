@@ -236,7 +236,6 @@ class builder {
     for (const auto& row : src_.zones) {
       const std::string what = "zone " + quoted(row.name);
       zone z;
-      z.name = row.name;  // normalised below, once the name is known to be valid
       if (!to_wire(row.name, z.wire)) {
         return fail(what + ": invalid name");
       }
@@ -448,7 +447,12 @@ class builder {
   bool backends() {
     // Where each row goes, first, so that every list is allocated once at its size: with
     // 10,000 backends, growing the lists by doubling was the server's peak of memory.
-    std::vector<std::pair<std::size_t, family>> place(src_.backends.size());
+    struct placement {
+      std::size_t service = 0;
+      family fam = family::v4;
+      std::array<std::uint8_t, 16> address{};
+    };
+    std::vector<placement> place(src_.backends.size());
     for (std::size_t i = 0; i < src_.backends.size(); ++i) {
       const auto& row = src_.backends[i];
       wire_name w;
@@ -457,26 +461,26 @@ class builder {
       if (it == service_by_name_.end()) {
         return fail(backend_label(row) + ": unknown service");
       }
-      std::array<std::uint8_t, 16> address{};
-      if (!parse_address(row.address, place[i].second, address)) {
+      if (!parse_address(row.address, place[i].fam, place[i].address)) {
         return fail(backend_label(row) + ": invalid address");
       }
-      place[i].first = it->second;
+      place[i].service = it->second;
     }
     {
       std::vector<std::array<std::size_t, 2>> sizes(snap_->services.size());
-      for (const auto& [svc, fam] : place) ++sizes[svc][static_cast<std::size_t>(fam)];
+      for (const auto& p : place) ++sizes[p.service][static_cast<std::size_t>(p.fam)];
       for (std::size_t i = 0; i < sizes.size(); ++i) {
         for (std::size_t f = 0; f < 2; ++f) snap_->services[i].backends[f].reserve(sizes[i][f]);
       }
     }
     for (std::size_t i = 0; i < src_.backends.size(); ++i) {
       const auto& row = src_.backends[i];
-      service& svc = snap_->services[place[i].first];
+      service& svc = snap_->services[place[i].service];
       backend b;
       b.id = row.id;
       b.name = row.name;
-      parse_address(row.address, b.fam, b.address);
+      b.fam = place[i].fam;
+      b.address = place[i].address;
       b.address_text = std::string(trim(row.address));
       b.enabled = row.enabled;
       b.draining = row.draining;

@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "server/core/answer.hpp"
-#include "server/core/balancer.hpp"
 #include "server/core/snapshot_holder.hpp"
 #include "server/net/asio.hpp"
 #include "server/net/options.hpp"
