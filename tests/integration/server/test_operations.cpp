@@ -10,11 +10,13 @@
 #include <thread>
 
 #include "tests/integration/server/environment.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using loadns::test::dig;
+using loadns::test::eventually;
 using loadns::test::http_get;
 using loadns::test::pg_cluster;
 using loadns::test::server_process;
@@ -139,11 +141,7 @@ TEST_CASE("UPDATE ... SET draining = true stops answers at once; undone, they re
   MESSAGE("drain took effect ", delay->count(), " ms after the UPDATE committed");
   CHECK(delay->count() < 1000);  // NOTIFY, not the 1 s poll (SPEC: at once)
   w.pg.psql("UPDATE loadns.backends SET draining = false WHERE name = 'o1'");
-  const auto back = steady::now();
-  bool served = false;
-  while (!served && steady::now() - back < 5s)
-    served = spread(w.port(), 20).count("192.0.2.61") > 0;
-  CHECK(served);
+  CHECK(eventually(5s, [&] { return spread(w.port(), 20).count("192.0.2.61") > 0; }));
 }
 
 TEST_CASE("UPDATE ... SET enabled = false stops answers at once, over UDP and TCP") {
@@ -187,10 +185,7 @@ TEST_CASE("a backend whose agent stops reporting is left out after stale_after")
   for (int i = 0; i < 30; ++i) CHECK(ask_address(w.port()) != "192.0.2.63");
   // Reporting again brings it back.
   report("o3", "192.0.2.63");
-  bool back = false;
-  const auto t1 = steady::now();
-  while (!back && steady::now() - t1 < 5s) back = spread(w.port(), 20).count("192.0.2.63") > 0;
-  CHECK(back);
+  CHECK(eventually(5s, [&] { return spread(w.port(), 20).count("192.0.2.63") > 0; }));
 }
 
 TEST_CASE("no serving backend: answers fail open to the enabled ones, and are counted") {
