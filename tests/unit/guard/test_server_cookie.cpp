@@ -1,0 +1,149 @@
+#include "server/guard/server_cookie.hpp"
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "tests/unit/guard/hex.hpp"
+
+using namespace loadns::guard;
+using loadns::test::from_hex;
+
+namespace {
+
+siphash_key key_of(std::string_view hex) {
+  siphash_key k{};
+  const auto b = from_hex(hex);
+  std::copy(b.begin(), b.end(), k.begin());
+  return k;
+}
+
+std::vector<std::uint8_t> address_of(const char* text) {
+  std::array<std::uint8_t, 16> a{};
+  if (::inet_pton(AF_INET, text, a.data()) == 1) return {a.begin(), a.begin() + 4};
+  REQUIRE(::inet_pton(AF_INET6, text, a.data()) == 1);
+  return {a.begin(), a.end()};
+}
+
+std::string hex_of(std::span<const std::uint8_t> b) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string s;
+  for (auto c : b) {
+    s += digits[c >> 4];
+    s += digits[c & 15];
+  }
+  return s;
+}
+
+/// check_cookie() on a query option, the verdict and the reply option in hex.
+struct outcome {
+  cookie_verdict verdict;
+  std::string reply;
+};
+outcome check(const cookie_keys& keys, std::string_view option, const char* ip, std::uint32_t now) {
+  std::array<std::uint8_t, 24> reply{};
+  const auto opt = from_hex(option);
+  const auto v = check_cookie(keys, opt, address_of(ip), now, reply);
+  return {v, hex_of(reply)};
+}
+
+constexpr std::string_view secret_a = "e5e973e5a6b2a43f48e7dc849e37bfcf";    // RFC 9018 A.1-A.3
+constexpr std::string_view secret_old = "dd3bdf9344b678b185a6f5cb60fca715";  // A.4
+constexpr std::string_view secret_new = "445536bcd2513298075a5d379663c962";  // A.4
+
+}  // namespace
+
+TEST_CASE("RFC 9018 A.1: learning a new server cookie") {
+  std::array<std::uint8_t, 16> out{};
+  make_server_cookie(key_of(secret_a), from_hex("2464c4abcf10c957"), address_of("198.51.100.100"),
+                     1559731985, out);
+  CHECK(hex_of(out) == "010000005cf79f111f8130c3eee29480");
+
+  const auto r = check({key_of(secret_a)}, "2464c4abcf10c957", "198.51.100.100", 1559731985);
+  CHECK(r.verdict == cookie_verdict::client_only);
+  CHECK(r.reply == "2464c4abcf10c957010000005cf79f111f8130c3eee29480");
+}
+
+TEST_CASE("RFC 9018 A.2: the same client 40 minutes later is valid and gets a renewed cookie") {
+  const auto r = check({key_of(secret_a)}, "2464c4abcf10c957010000005cf79f111f8130c3eee29480",
+                       "198.51.100.100", 1559734385);
+  CHECK(r.verdict == cookie_verdict::valid);
+  CHECK(r.reply == "2464c4abcf10c957010000005cf7a871d4a564a1442aca77");
+}
+
+TEST_CASE("RFC 9018 A.3: another server's cookie, reserved octets set, renewed when too old") {
+  // Made by another implementation sharing the secret; its Reserved octets are hashed as sent.
+  const auto client = from_hex("fc93fc62807ddb86");
+  const auto server = from_hex("01abcdef5cf78f71a314227b6679ebf5");
+  CHECK(server_cookie_matches(key_of(secret_a), client, server, address_of("203.0.113.203")));
+  // The example's query comes 1h52m after the cookie's timestamp: no longer valid, and the
+  // reply carries the vector's fresh cookie.
+  const auto r = check({key_of(secret_a)}, "fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5",
+                       "203.0.113.203", 1559734700);
+  CHECK(r.verdict == cookie_verdict::invalid);
+  CHECK(r.reply == "fc93fc62807ddb86010000005cf7a9acf73a7810aca2381e");
+  // Within its hour it is valid.
+  const auto young = check({key_of(secret_a)}, "fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5",
+                           "203.0.113.203", 0x5cf78f71 + 60);
+  CHECK(young.verdict == cookie_verdict::valid);
+}
+
+TEST_CASE("RFC 9018 A.4: IPv6, after a rotation the previous secret is still accepted") {
+  cookie_keys rotated{key_of(secret_new), key_of(secret_old), true};
+  const auto r = check(rotated, "22681ab97d52c298010000005cf7c57926556bd0934c72f8",
+                       "2001:db8:220:1:59de:d0f4:8769:82b8", 1559741961);
+  CHECK(r.verdict == cookie_verdict::valid);
+  CHECK(r.reply == "22681ab97d52c298010000005cf7c609a6bb79d16625507a");
+
+  // Without the previous secret the old cookie is not ours.
+  const auto alone = check({key_of(secret_new)}, "22681ab97d52c298010000005cf7c57926556bd0934c72f8",
+                           "2001:db8:220:1:59de:d0f4:8769:82b8", 1559741961);
+  CHECK(alone.verdict == cookie_verdict::invalid);
+  CHECK(alone.reply == "22681ab97d52c298010000005cf7c609a6bb79d16625507a");
+}
+
+TEST_CASE("a valid cookie younger than half an hour is echoed as received") {
+  const std::string cookie = "2464c4abcf10c957010000005cf79f111f8130c3eee29480";
+  const auto r = check({key_of(secret_a)}, cookie, "198.51.100.100", 1559731985 + 1800);
+  CHECK(r.verdict == cookie_verdict::valid);
+  CHECK(r.reply == cookie);
+}
+
+TEST_CASE("a cookie is invalid from another address, altered, or of another version or size") {
+  const cookie_keys keys{key_of(secret_a)};
+  const std::uint32_t now = 1559731985;
+  CHECK(check(keys, "2464c4abcf10c957010000005cf79f111f8130c3eee29480", "198.51.100.101", now)
+            .verdict == cookie_verdict::invalid);
+  CHECK(check(keys, "2464c4abcf10c957010000005cf79f111f8130c3eee29481", "198.51.100.100", now)
+            .verdict == cookie_verdict::invalid);
+  CHECK(check(keys, "2464c4abcf10c958010000005cf79f111f8130c3eee29480", "198.51.100.100", now)
+            .verdict == cookie_verdict::invalid);
+  CHECK(check(keys, "2464c4abcf10c957020000005cf79f111f8130c3eee29480", "198.51.100.100", now)
+            .verdict == cookie_verdict::invalid);
+  // 8 to 32 octets of server cookie are well formed (RFC 7873 4.2) but not ours unless 16.
+  CHECK(check(keys, "2464c4abcf10c9570102030405060708", "198.51.100.100", now).verdict ==
+        cookie_verdict::invalid);
+  // Whatever the verdict, the reply carries a fresh cookie for the client.
+  CHECK(check(keys, "2464c4abcf10c9570102030405060708", "198.51.100.100", now).reply ==
+        "2464c4abcf10c957010000005cf79f111f8130c3eee29480");
+}
+
+TEST_CASE("RFC 9018 4.3: an hour of validity, five minutes of skew, across the 2^32 wrap") {
+  const std::uint32_t now = 1559731985;
+  CHECK(cookie_time_valid(now, now));
+  CHECK(cookie_time_valid(now - 3600, now));
+  CHECK_FALSE(cookie_time_valid(now - 3601, now));
+  CHECK(cookie_time_valid(now + 300, now));
+  CHECK_FALSE(cookie_time_valid(now + 301, now));
+  CHECK(cookie_time_valid(4294964696U, 1000));  // stamped before the wrap, an hour ago
+  CHECK_FALSE(cookie_time_valid(1000, 4294964696U));
+
+  // The whole check: the A.1 cookie an hour and a second later is invalid, and renewed.
+  const auto r = check({key_of(secret_a)}, "2464c4abcf10c957010000005cf79f111f8130c3eee29480",
+                       "198.51.100.100", now + 3601);
+  CHECK(r.verdict == cookie_verdict::invalid);
+  CHECK(r.reply.substr(16, 16) == "010000005cf7ad22");  // version, reserved, the new time
+}
