@@ -5,7 +5,9 @@
 #include <charconv>
 #include <iostream>
 #include <thread>
+#include <unistd.h>
 
+#include "common/cli_environment.hpp"
 #include "common/duration.hpp"
 
 namespace loadns::app {
@@ -57,8 +59,8 @@ parse_result parse_command_line(int argc, char** argv) {
   cli.set_version_flag("--version", std::string("loadns-server ") + LOADNS_VERSION);
   cli.footer(
       "Subcommands: `loadns-server migrate --db CONNINFO` applies pending schema migrations.\n"
-      "Environment: LOADNS_DB, LOADNS_LISTEN, LOADNS_THREADS, LOADNS_POLL_INTERVAL,\n"
-      "LOADNS_METRICS_LISTEN, LOADNS_LOG_LEVEL (flags win).");
+      "Environment: every flag has the variable shown beside it (flags win); an unknown\n"
+      "LOADNS_* variable is an error.");
 
   server_config cfg;
   std::vector<std::string> listen;
@@ -106,10 +108,15 @@ parse_result parse_command_line(int argc, char** argv) {
   migrate->add_option("--db", cfg.conninfo, "libpq conninfo or postgresql:// URI")
       ->envname("LOADNS_DB");
 
+  bind_environment(cli, {"--check-config"});
+  if (auto unknown = check_environment(cli, environ); !unknown.empty()) {
+    std::cerr << unknown << '\n';
+    return {std::nullopt, 2};
+  }
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return {std::nullopt, cli.exit(e)};
+    return {std::nullopt, cli.exit(e) == 0 ? 0 : 2};  // usage errors exit 2, as documented
   }
 
   cfg.cmd = *migrate ? command::migrate : check_config ? command::check_config : command::serve;

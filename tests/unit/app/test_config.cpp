@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cstdlib>
 #include <string>
 
 #include "server/app/config.hpp"
@@ -73,4 +74,26 @@ TEST_CASE("command line: bad flags are refused with a non-zero exit") {
   CHECK(parse({"--db", "x", "--no-such-flag"}).exit_code != 0);
   CHECK(parse({"--db", "x", "--log-level", "loud"}).exit_code != 0);
   CHECK_FALSE(parse({"--db", "x", "--no-such-flag"}).config);
+}
+
+TEST_CASE("environment: every flag has its LOADNS_* form, unknown ones are refused") {
+  ::setenv("LOADNS_TCP_MAX_CONNECTIONS", "77", 1);
+  ::setenv("LOADNS_TCP_IDLE_TIMEOUT", "3s", 1);
+  ::setenv("LOADNS_QUERY_LOG", "true", 1);
+  auto r = parse({"--db", "x"});
+  REQUIRE(r.config);
+  CHECK(r.config->tcp_max_connections == 77);
+  CHECK(r.config->tcp_idle_timeout == 3s);
+  CHECK(r.config->query_log);
+  ::setenv("LOADNS_TCP_MAX_CONNECTIONS", "many", 1);  // a bogus value is an error, not ignored
+  CHECK(parse({"--db", "x"}).exit_code == 2);
+  ::unsetenv("LOADNS_TCP_MAX_CONNECTIONS");
+  ::unsetenv("LOADNS_TCP_IDLE_TIMEOUT");
+  ::unsetenv("LOADNS_QUERY_LOG");
+
+  ::setenv("LOADNS_THREAD", "2", 1);  // misspelt: refused rather than ignored in silence
+  auto typo = parse({"--db", "x"});
+  CHECK_FALSE(typo.config);
+  CHECK(typo.exit_code == 2);
+  ::unsetenv("LOADNS_THREAD");
 }
