@@ -4,10 +4,9 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 
+#include "server/dns/tcp_framer.hpp"
 #include "server/net/socket_options.hpp"
-#include "server/net/worker.hpp"
 
 namespace loadns::net {
 
@@ -76,8 +75,6 @@ auto log_failure(const char* what) {
   };
 }
 
-// Largest DNS message plus its length prefix.
-constexpr std::size_t max_frame = 2 + 65535;
 // Responses are gathered up to this size before one write; more waits for the next write.
 constexpr std::size_t write_batch = 64 * 1024;
 
@@ -131,8 +128,11 @@ struct tcp_listener::session_state : idle_hook {
   bool timed_out = false;
 };
 
-tcp_listener::tcp_listener(asio::io_context& io, const tcp::endpoint& at, worker& w)
-    : acceptor_(io), worker_(w), scratch_(65535), idle_(asio::use_service<idle_sessions>(io)) {
+tcp_listener::tcp_listener(asio::io_context& io, const tcp::endpoint& at, tcp_context context)
+    : acceptor_(io),
+      context_(context),
+      scratch_(65535),
+      idle_(asio::use_service<idle_sessions>(io)) {
   acceptor_.open(at.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   set_reuse_port(acceptor_.native_handle());
@@ -151,7 +151,7 @@ void tcp_listener::close() {
 }
 
 asio::awaitable<void> tcp_listener::accept_loop() {
-  auto& stats = worker_.stats();
+  auto& stats = context_.stats;
   bool starved = false;  // out of descriptors or memory; logged once per episode
   for (;;) {
     boost::system::error_code ec;
@@ -178,8 +178,8 @@ asio::awaitable<void> tcp_listener::accept_loop() {
       spdlog::info("tcp accepts resumed");
       starved = false;
     }
-    auto& open = worker_.tcp_open();
-    if (open.fetch_add(1, std::memory_order_relaxed) >= worker_.opts().tcp_max_connections) {
+    auto& open = context_.open_connections;
+    if (open.fetch_add(1, std::memory_order_relaxed) >= context_.opts.tcp_max_connections) {
       if (evict_idle()) {
         stats.tcp_evicted.add();
       } else {
@@ -211,7 +211,7 @@ bool tcp_listener::evict_idle() {
 }
 
 asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
-  auto state = std::make_shared<session_state>(std::move(accepted), worker_.tcp_open());
+  auto state = std::make_shared<session_state>(std::move(accepted), context_.open_connections);
   auto& socket = state->socket;
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
@@ -224,7 +224,7 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
   // client that trickles one byte a second or stops after a length prefix is closed.
   asio::steady_timer deadline(socket.get_executor());
   auto arm_deadline = [&] {
-    deadline.expires_after(worker_.opts().tcp_idle_timeout);
+    deadline.expires_after(context_.opts.tcp_idle_timeout);
     deadline.async_wait([state](boost::system::error_code wait_ec) {
       if (wait_ec || !state->socket.is_open()) return;  // re-armed, session over or evicted
       state->timed_out = true;
@@ -235,37 +235,30 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
   };
   arm_deadline();
 
-  std::vector<std::uint8_t> in(4096);
-  std::size_t filled = 0;
+  dns::tcp_framer framer;
   std::vector<std::uint8_t> out;
   out.reserve(4096);
 
   for (;;) {
-    if (filled == in.size()) in.resize(std::min(in.size() * 2, max_frame));
     // Nothing half-read and nothing to send (responses are written before we get here):
     // idle, so the first to close when the cap is reached. A socket closed under us (evicted
     // or timed out while its last read was already complete) is not listed again.
-    if (filled == 0 && socket.is_open()) idle_.push_back(*state);
-    std::size_t n =
-        co_await socket.async_read_some(asio::buffer(in.data() + filled, in.size() - filled),
-                                        asio::redirect_error(asio::use_awaitable, ec));
+    if (framer.idle() && socket.is_open()) idle_.push_back(*state);
+    const auto room = framer.prepare();
+    std::size_t n = co_await socket.async_read_some(asio::buffer(room.data(), room.size()),
+                                                    asio::redirect_error(asio::use_awaitable, ec));
     state->unlink();
     if (ec) break;
-    filled += n;
+    framer.commit(n);
 
-    // Answer every complete query in the buffer, then send all responses with one write.
-    std::size_t pos = 0;
+    // Answer every complete query read, then send all responses with one write. The framer
+    // keeps each query in place until the next prepare(), across the writes below.
     bool answered = false;
-    while (filled - pos >= 2) {
-      std::size_t len = (std::size_t{in[pos]} << 8) | in[pos + 1];
-      if (filled - pos - 2 < len) {
-        if (in.size() < 2 + len) in.resize(std::max(in.size(), max_frame));
-        break;
-      }
-      std::span<const std::uint8_t> query(in.data() + pos + 2, len);
-      pos += 2 + len;
+    dns::tcp_framer::status next;
+    while ((next = framer.next()) == dns::tcp_framer::status::frame) {
       answered = true;
-      std::size_t rlen = worker_.handle(query, scratch_, core::transport::tcp, client);
+      std::size_t rlen =
+          context_.answers.handle(framer.message(), scratch_, core::transport::tcp, client);
       if (rlen == 0) continue;  // RFC 7766 allows silence; the client times out that one
       out.push_back(static_cast<std::uint8_t>(rlen >> 8));
       out.push_back(static_cast<std::uint8_t>(rlen & 0xff));
@@ -278,19 +271,18 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
       }
     }
     if (ec) break;
-    if (pos > 0) {
-      std::memmove(in.data(), in.data() + pos, filled - pos);
-      filled -= pos;
-    }
     if (!out.empty()) {
       co_await asio::async_write(socket, asio::buffer(out),
                                  asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       out.clear();
     }
+    // A two-byte length cannot announce more than the framer's limit (65535), so this ends
+    // only a framer given a smaller one.
+    if (next == dns::tcp_framer::status::too_large) break;
     if (answered) arm_deadline();
   }
-  if (state->timed_out) worker_.stats().tcp_timeouts.add();
+  if (state->timed_out) context_.stats.tcp_timeouts.add();
   deadline.cancel();
   socket.close(ec);
   state->slot.release();

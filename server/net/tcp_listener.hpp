@@ -3,20 +3,32 @@
 // one write per batch, a deadline on every wait for a complete query, and a cap on sessions
 // that closes the least recently active idle session before it refuses a newcomer.
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
 #include "server/net/asio.hpp"
+#include "server/net/options.hpp"
+#include "server/net/query_stats.hpp"
+#include "server/net/responder.hpp"
 
 namespace loadns::net {
 
-class worker;
+/// What a TCP listener uses of the worker that owns it; all of it outlives the listener and
+/// is touched only from the worker's event loop thread, but for the connection count.
+struct tcp_context {
+  responder& answers;  ///< the event loop thread's responder
+  query_stats& stats;  ///< where the tcp_* session counters go (the responder's)
+  std::atomic<unsigned>& open_connections;  ///< over every worker, capped by the options
+  const options& opts;
+};
 
 class tcp_listener {
  public:
   /// Opens, sets SO_REUSEPORT (and IPV6_V6ONLY), binds and listens. Throws
   /// boost::system::system_error.
-  tcp_listener(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& at, worker& w);
+  tcp_listener(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& at,
+               tcp_context context);
   void start();
   void close();
 
@@ -31,8 +43,8 @@ class tcp_listener {
   bool evict_idle();
 
   boost::asio::ip::tcp::acceptor acceptor_;
-  worker& worker_;
-  /// Scratch for answer(): sessions of one worker run one at a time, and a response is
+  tcp_context context_;
+  /// Scratch for the responder: sessions of one worker run one at a time, and a response is
   /// copied out before the session next suspends.
   std::vector<std::uint8_t> scratch_;
   /// The idle sessions of this worker (of every listener on its io_context), least recently

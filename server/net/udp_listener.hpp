@@ -34,8 +34,8 @@ class udp_listener {
   /// Wakes the thread out of its receive and joins it. Idempotent; from any other thread.
   void stop() noexcept;
 
-  /// This listener's answers and counters (read by metrics).
-  const responder& answers() const noexcept { return responder_; }
+  /// This listener's responder and its counters (read by metrics).
+  const net::responder& responder() const noexcept { return responder_; }
 
  private:
   static constexpr std::size_t batch = 32;
@@ -53,7 +53,7 @@ class udp_listener {
 
   int fd_ = -1;
   bool wildcard_;  ///< bound to 0.0.0.0 or ::: reply from the address the query came to
-  responder responder_;
+  net::responder responder_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::vector<std::uint8_t> queries_;

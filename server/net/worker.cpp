@@ -32,7 +32,8 @@ void worker::open(bool optional_v6) {
                                  (std::uint64_t{udp_.size() + 1} << 48);
       auto udp = std::make_unique<udp_listener>(at, opts_, holder_, seed);
       auto tcp = std::make_unique<tcp_listener>(
-          io_, asio::ip::tcp::endpoint(at.address(), at.port()), *this);
+          io_, asio::ip::tcp::endpoint(at.address(), at.port()),
+          tcp_context{tcp_responder_, tcp_responder_.stats(), tcp_open_, opts_});
       udp_.push_back(std::move(udp));
       tcp_.push_back(std::move(tcp));
     } catch (const boost::system::system_error& e) {
@@ -72,7 +73,7 @@ void worker::stop() {
 
 std::vector<const responder*> worker::responders() const {
   std::vector<const responder*> all{&tcp_responder_};
-  for (const auto& l : udp_) all.push_back(&l->answers());
+  for (const auto& l : udp_) all.push_back(&l->responder());
   return all;
 }
 

@@ -5,16 +5,11 @@
 // nothing but the snapshot holder and a count of open TCP connections, so they scale with
 // cores.
 
-#include <sys/socket.h>
-
 #include <atomic>
-#include <cstdint>
 #include <memory>
-#include <span>
 #include <thread>
 #include <vector>
 
-#include "server/core/answer.hpp"
 #include "server/core/snapshot_holder.hpp"
 #include "server/net/asio.hpp"
 #include "server/net/options.hpp"
@@ -42,20 +37,10 @@ class worker {
   /// Stops and joins every thread of this worker. Idempotent; from any other thread.
   void stop();
 
-  /// Answers one TCP query (see responder::handle); from the event loop thread only.
-  std::size_t handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                     core::transport t, const sockaddr_storage& client) noexcept {
-    return tcp_responder_.handle(query, out, t, client);
-  }
-
   /// The TCP side's counters (queries over TCP and the tcp_* session counters).
   const query_stats& stats() const noexcept { return tcp_responder_.stats(); }
-  query_stats& stats() noexcept { return tcp_responder_.stats(); }
   /// Every responder of this worker, TCP's first, then one per UDP socket (metrics).
   std::vector<const responder*> responders() const;
-  const options& opts() const noexcept { return opts_; }
-  unsigned index() const noexcept { return index_; }
-  std::atomic<unsigned>& tcp_open() noexcept { return tcp_open_; }
   std::size_t listener_count() const noexcept { return udp_.size(); }
 
  private:
