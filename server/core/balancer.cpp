@@ -6,6 +6,8 @@
 #include <new>
 #include <utility>
 
+#include "server/core/load.hpp"
+
 namespace loadns::core {
 namespace {
 
@@ -13,29 +15,6 @@ constexpr std::size_t family_count = 2;
 
 std::size_t family_index(family fam) noexcept {
   return static_cast<std::size_t>(fam);
-}
-
-/// What a share of load is measured against: the backend's capacity; without one (SPEC 3:
-/// "NULL = equal share") an equal share, the mean capacity of the family's backends that
-/// have one (1 when none has), times the backend's weight. So a service can mix backends
-/// with and without a capacity: one without is loaded like an average one, not compared in
-/// connections against the others' connections per capacity. The mean is over every
-/// backend, whatever its state, so that it does not move when one fills up or goes stale.
-double share_of(const backend& b, double equal_share) noexcept {
-  if (b.capacity && *b.capacity > 0) return static_cast<double>(*b.capacity);
-  return equal_share * (b.weight > 0 ? b.weight : 1.0);
-}
-
-double equal_share_of(const std::vector<backend>& all) noexcept {
-  double sum = 0;
-  std::size_t with_capacity = 0;
-  for (const backend& b : all) {
-    if (b.capacity && *b.capacity > 0) {
-      sum += static_cast<double>(*b.capacity);
-      ++with_capacity;
-    }
-  }
-  return with_capacity ? sum / static_cast<double>(with_capacity) : 1.0;
 }
 
 /// Uniform in [0, n) from 32 random bits, without division (Lemire's multiply-shift).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "server/core/answer_counter.hpp"
+#include "server/core/load.hpp"
 #include "server/metrics/exposition.hpp"
 
 namespace loadns::metrics {
@@ -118,6 +119,30 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
                   {"state", state_names[static_cast<std::size_t>(b.state)]}},
                  static_cast<double>(b.connections));
       }
+    }
+  }
+  e.family("loadns_backend_capacity", "gauge",
+           "Connections the backend may hold (its capacity), for backends that have one.");
+  for (const auto& svc : snap->services) {
+    for (const auto& fam : svc.backends) {
+      for (const auto& b : fam) {
+        if (!b.capacity) continue;
+        e.sample("loadns_backend_capacity",
+                 {{"service", svc.name}, {"backend", b.name}, {"address", b.address_text}},
+                 static_cast<double>(*b.capacity));
+      }
+    }
+  }
+
+  // At scrape time rather than per poll, so that it includes the answers given since the
+  // last report, as the balancer sees them; a walk over the backends, never per query.
+  const auto now = core::clock::now();
+  e.family("loadns_service_imbalance", "gauge",
+           "Max over mean utilisation (predicted connections over capacity) of the service's "
+           "serving backends: 1 is even. Absent while none is serving.");
+  for (const auto& svc : snap->services) {
+    if (const auto v = core::imbalance(svc, now)) {
+      e.sample("loadns_service_imbalance", {{"service", svc.name}}, *v);
     }
   }
 }

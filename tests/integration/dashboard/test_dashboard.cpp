@@ -35,8 +35,6 @@ struct pending_metric {
   std::string_view work;
 };
 constexpr pending_metric pending[] = {
-    {"loadns_backend_capacity", "", "capacity per backend (issue 19)"},
-    {"loadns_service_imbalance", "", "imbalance (issue 19)"},
     {"loadns_prediction_error", "", "prediction error histogram (issue 19)"},
     {"loadns_backends", R"(state="unhealthy")", "agent health checks (issue 13)"},
     {"loadns_on_empty_answers_total", "", "min_serving and on_empty (issue 13)"},
