@@ -3,8 +3,9 @@
 // the database on every notification and at least once per poll interval, builds a snapshot
 // and publishes it. The database is never on the packet path: when PostgreSQL is down, slow
 // or serves bad data, the last good snapshot stays published and the thread reconnects.
+// The jobs are apart: db::session talks to PostgreSQL, core::snapshot_publisher builds and
+// publishes, db/errors.hpp classifies failures; this file schedules them and logs.
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -34,9 +35,6 @@ struct refresher_stats {
   std::atomic<std::uint64_t> snapshots_rejected{0};    ///< builds refused for bad data
   std::atomic<std::int64_t> last_poll_duration_us{0};  ///< reading the database, one poll
   std::atomic<bool> connected{false};
-  std::atomic<std::int64_t> last_snapshot_unix_ms{0};  ///< 0 until the first snapshot
-  /// Backends of the last published snapshot, indexed by core::backend_state.
-  std::array<std::atomic<std::uint64_t>, 5> backends_by_state{};
 };
 
 class refresher {

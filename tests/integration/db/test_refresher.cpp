@@ -87,8 +87,6 @@ TEST_CASE_FIXTURE(world, "refresher publishes the first snapshot and load within
   CHECK(backend("b2")->state == loadns::core::backend_state::serving);
   CHECK(r.stats().connected.load());
   CHECK(r.stats().polls.load() >= 1);
-  CHECK(r.stats().last_snapshot_unix_ms.load() > 0);
-  CHECK(r.stats().backends_by_state[0].load() == 2);  // both serving
 
   // A load report does not notify: the next poll picks it up.
   const auto t0 = steady::now();

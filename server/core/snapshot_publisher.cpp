@@ -1,0 +1,24 @@
+#include "server/core/snapshot_publisher.hpp"
+
+#include <vector>
+
+#include "server/core/snapshot_builder.hpp"
+
+namespace loadns::core {
+
+std::string snapshot_publisher::publish(const source& src, clock::time_point db_now) {
+  auto built = build_snapshot(src, db_now, generation_ + 1, counters_);
+  if (!built.snap) return std::move(built.error);
+  ++generation_;
+  std::vector<std::int64_t> live;
+  for (const auto& svc : built.snap->services) {
+    for (const auto& fam : svc.backends) {
+      for (const auto& b : fam) live.push_back(b.id);
+    }
+  }
+  holder_.publish(std::move(built.snap));
+  counters_.retain(live);
+  return {};
+}
+
+}  // namespace loadns::core

@@ -1,0 +1,37 @@
+#pragma once
+// The pure half of keeping the snapshot fresh: a poll's rows in, a published snapshot out.
+// The database session (server/db) reads the rows; this builds, publishes and keeps the answer
+// counters of the backends still present. One thread (the refresher's) calls it.
+
+#include <cstdint>
+#include <string>
+
+#include "server/core/answer_counter.hpp"
+#include "server/core/snapshot.hpp"
+#include "server/core/snapshot_holder.hpp"
+#include "server/core/source.hpp"
+
+namespace loadns::core {
+
+class snapshot_publisher {
+ public:
+  /// `holder` and `counters` must outlive the publisher.
+  snapshot_publisher(snapshot_holder& holder, counter_registry& counters)
+      : holder_(holder), counters_(counters) {}
+
+  /// Builds a snapshot of `src` (`db_now`: this server's steady clock at the database's now()
+  /// of the poll) and publishes it as the next generation, then forgets the answer counters
+  /// of backends no longer present. Returns an empty string; or, for data the builder
+  /// refuses, why (naming the row), having published nothing. May throw std::bad_alloc.
+  std::string publish(const source& src, clock::time_point db_now);
+
+  /// Snapshots published so far.
+  std::uint64_t generation() const noexcept { return generation_; }
+
+ private:
+  snapshot_holder& holder_;
+  counter_registry& counters_;
+  std::uint64_t generation_ = 0;
+};
+
+}  // namespace loadns::core
