@@ -6,6 +6,7 @@
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace loadns::test::dashboard {
 
@@ -18,20 +19,54 @@ std::string string_field(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+struct box {
+  std::string title;
+  long x, y, w, h;
+};
+
 /// Panels nest one level inside collapsed rows ("panels" of a row); newer Grafana keeps open
-/// rows' panels at the top level. Both are walked.
-void collect(const json& panels, parsed& out) {
+/// rows' panels at the top level. Both are walked. Checks what Grafana would otherwise show
+/// wrong without an error: duplicate panel ids or refIds, panels outside the 24-column grid
+/// or on top of each other, a query not sent to the dashboard's data source variable.
+void collect(const json& panels, parsed& out, std::set<long>& ids, std::vector<box>& boxes) {
   if (!panels.is_array()) return;
   for (const auto& p : panels) {
-    if (const auto nested = p.find("panels"); nested != p.end()) collect(*nested, out);
+    const std::string title = string_field(p, "title");
+    if (!p.contains("id") || !p.at("id").is_number_integer())
+      throw std::runtime_error("panel '" + title + "' has no integer id");
+    if (!ids.insert(p.at("id").get<long>()).second)
+      throw std::runtime_error("panel id " + p.at("id").dump() + " is used twice");
+    const json grid = p.value("gridPos", json::object());
+    const box b{title, grid.value("x", -1L), grid.value("y", -1L), grid.value("w", 0L),
+                grid.value("h", 0L)};
+    if (b.x < 0 || b.y < 0 || b.w < 1 || b.h < 1 || b.x + b.w > 24)
+      throw std::runtime_error("panel '" + title + "' has no place in the 24-column grid");
+    for (const box& o : boxes) {
+      if (b.x < o.x + o.w && o.x < b.x + b.w && b.y < o.y + o.h && o.y < b.y + b.h)
+        throw std::runtime_error("panels '" + title + "' and '" + o.title + "' overlap");
+    }
+    boxes.push_back(b);
+    if (const auto nested = p.find("panels"); nested != p.end()) {
+      std::vector<box> inside;  // a collapsed row's panels have places of their own
+      collect(*nested, out, ids, inside);
+    }
     const auto targets = p.find("targets");
     if (targets == p.end()) continue;
-    const std::string title = string_field(p, "title");
     if (title.empty()) throw std::runtime_error("a panel with queries has no title");
+    std::set<std::string> refs;
     for (const auto& t : *targets) {
       const std::string expr = string_field(t, "expr");
       if (expr.empty()) throw std::runtime_error("panel '" + title + "' has a target without expr");
-      out.expressions.push_back({title, string_field(t, "refId"), expr});
+      const std::string ref = string_field(t, "refId");
+      if (!refs.insert(ref).second)
+        throw std::runtime_error("panel '" + title + "' uses refId '" + ref + "' twice");
+      for (const json* holder : {&p, &t}) {
+        const json ds = holder->value("datasource", json::object());
+        if (string_field(ds, "uid") != "${datasource}")
+          throw std::runtime_error("panel '" + title +
+                                   "': a query's data source is not ${datasource}");
+      }
+      out.expressions.push_back({title, ref, expr});
     }
   }
 }
@@ -54,7 +89,9 @@ parsed load(const std::filesystem::path& file) {
   const json root = json::parse(in);
   parsed out;
   out.title = string_field(root, "title");
-  collect(root.value("panels", json::array()), out);
+  std::set<long> ids;
+  std::vector<box> boxes;
+  collect(root.value("panels", json::array()), out, ids, boxes);
 
   const std::regex label_values(
       R"(^\s*label_values\(\s*(.+)\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$)");

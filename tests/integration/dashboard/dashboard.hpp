@@ -33,8 +33,9 @@ struct parsed {
 };
 
 /// Reads and parses the dashboard JSON. Throws std::runtime_error naming what is malformed:
-/// a panel with a query but no title, a target without expr, a query variable that is not
-/// label_values(...).
+/// a panel without a title, id or place in the grid, two panels with one id or on top of
+/// each other, a target without expr, a query not sent to the ${datasource} variable, a
+/// query variable that is not label_values(...).
 parsed load(const std::filesystem::path& file);
 
 /// `expr` as Grafana sends it with every multi-value variable at "All" (allValue ".*") and
