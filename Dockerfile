@@ -14,13 +14,9 @@ WORKDIR /src
 COPY . .
 RUN rm -rf build \
  && cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOADNS_BUILD_TESTS=OFF \
-          -DLOADNS_WERROR=OFF \
- && cmake --build /build --target loadns-server loadns-agent loadns-resolve loadns-demo \
- && mkdir -p /out \
- && for b in loadns-server loadns-agent loadns-resolve loadns-demo; do \
-      cp "$(find /build -type f -name "$b" -perm -u+x | head -n1)" /out/ || exit 1; \
-    done \
- && strip /out/*
+          -DLOADNS_BUILD_BENCH=OFF -DLOADNS_WERROR=OFF \
+ && cmake --build /build \
+ && cmake --install /build --prefix /opt/loadns --strip
 
 FROM debian:12-slim
 # Runtime libraries of the binaries, and psql for the one-shot seeding in docker-compose.
@@ -29,7 +25,7 @@ RUN apt-get update \
       libpqxx-6.4 libpq5 libc-ares2 libspdlog1.10 libfmt9 postgresql-client-15 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin loadns
-COPY --from=build /out/ /usr/local/bin/
+COPY --from=build /opt/loadns/bin/ /usr/local/bin/
 COPY deploy/examples/demo-seed.sql /usr/local/share/loadns/demo-seed.sql
 USER loadns
 # DNS on 5300 inside the container (no capability needed); docker-compose maps port 53 to it.
