@@ -16,6 +16,8 @@ std::string snapshot_publisher::publish(const source& src, clock::time_point db_
       for (const auto& b : fam) live.push_back(b.id);
     }
   }
+  // Before publishing: the snapshot in use made the predictions the new reports are held to.
+  if (errors_ != nullptr) errors_->observe(holder_.current().get(), *built.snap, db_now);
   holder_.publish(std::move(built.snap));
   counters_.retain(live);
   return {};

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "server/core/answer_counter.hpp"
+#include "server/core/prediction_error.hpp"
 #include "server/core/snapshot.hpp"
 #include "server/core/snapshot_holder.hpp"
 #include "server/core/source.hpp"
@@ -15,9 +16,12 @@ namespace loadns::core {
 
 class snapshot_publisher {
  public:
-  /// `holder` and `counters` must outlive the publisher.
-  snapshot_publisher(snapshot_holder& holder, counter_registry& counters)
-      : holder_(holder), counters_(counters) {}
+  /// `holder` and `counters` (and `errors`, when given) must outlive the publisher.
+  /// `errors`, when given, is fed each new snapshot's reports against the predictions of
+  /// the snapshot it replaces.
+  snapshot_publisher(snapshot_holder& holder, counter_registry& counters,
+                     prediction_errors* errors = nullptr)
+      : holder_(holder), counters_(counters), errors_(errors) {}
 
   /// Builds a snapshot of `src` (`db_now`: this server's steady clock at the database's now()
   /// of the poll) and publishes it as the next generation, then forgets the answer counters
@@ -31,6 +35,7 @@ class snapshot_publisher {
  private:
   snapshot_holder& holder_;
   counter_registry& counters_;
+  prediction_errors* errors_;
   std::uint64_t generation_ = 0;
 };
 

@@ -41,7 +41,7 @@ struct refresher::impl {
       : opt(std::move(o)),
         redacted(redact_conninfo(opt.conninfo)),
         db(with_defaults(opt.conninfo), opt.statement_timeout, stats.notifications),
-        publisher(h, c) {}
+        publisher(h, c, &stats.prediction_errors) {}
 
   void run();
   bool connect();

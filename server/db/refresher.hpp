@@ -13,6 +13,7 @@
 #include <string>
 
 #include "server/core/answer_counter.hpp"
+#include "server/core/prediction_error.hpp"
 #include "server/core/snapshot_holder.hpp"
 
 namespace loadns::db {
@@ -35,6 +36,8 @@ struct refresher_stats {
   std::atomic<std::uint64_t> snapshots_rejected{0};    ///< builds refused for bad data
   std::atomic<std::int64_t> last_poll_duration_us{0};  ///< reading the database, one poll
   std::atomic<bool> connected{false};
+  /// Predicted minus reported connections at each new report, per service.
+  core::prediction_errors prediction_errors;
 };
 
 class refresher {

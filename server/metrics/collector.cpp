@@ -5,8 +5,11 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "server/core/answer_counter.hpp"
 #include "server/core/load.hpp"
+#include "server/core/prediction_error.hpp"
 #include "server/metrics/exposition.hpp"
 
 namespace loadns::metrics {
@@ -147,6 +150,31 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
   }
 }
 
+void render_prediction_errors(exposition& e, const core::prediction_errors& errors) {
+  using core::prediction_errors;
+  static const auto bounds = [] {
+    std::array<std::string, prediction_errors::upper_bounds.size()> out;
+    for (std::size_t i = 0; i < out.size(); ++i)
+      out[i] = fmt::format("{}", prediction_errors::upper_bounds[i]);
+    return out;
+  }();
+  e.family("loadns_prediction_error", "histogram",
+           "Connections predicted for a backend at the time of its report (last report plus "
+           "answers given since) minus what that report said, one per new report.");
+  for (const auto& [service, h] : errors.read()) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < h.buckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      e.sample("loadns_prediction_error_bucket", {{"service", service}, {"le", bounds[i]}},
+               static_cast<double>(cumulative));
+    }
+    e.sample("loadns_prediction_error_bucket", {{"service", service}, {"le", "+Inf"}},
+             static_cast<double>(h.count));
+    e.sample("loadns_prediction_error_sum", {{"service", service}}, h.sum);
+    e.sample("loadns_prediction_error_count", {{"service", service}}, static_cast<double>(h.count));
+  }
+}
+
 void render_database(exposition& e, const db::refresher_stats& d) {
   e.family("loadns_database_up", "gauge", "1 while the refresher's database session works.");
   e.sample("loadns_database_up", d.connected.load() ? 1 : 0);
@@ -174,6 +202,7 @@ std::string render(const sources& s) {
   auto snap = s.snapshots.current();
   render_snapshot(e, snap.get());
   render_database(e, s.database);
+  render_prediction_errors(e, s.database.prediction_errors);
   return e.text();
 }
 

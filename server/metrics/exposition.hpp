@@ -11,7 +11,7 @@ namespace loadns::metrics {
 
 class exposition {
  public:
-  /// Starts a metric family. `type` is counter or gauge.
+  /// Starts a metric family. `type` is counter, gauge or histogram.
   void family(std::string_view name, std::string_view type, std::string_view help);
 
   using labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;

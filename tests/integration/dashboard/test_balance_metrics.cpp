@@ -1,4 +1,4 @@
-// loadns_service_imbalance end to end: a private PostgreSQL, the
+// loadns_service_imbalance and loadns_prediction_error end to end: a private PostgreSQL, the
 // real loadns-server polling it every 100 ms, loads reported with loadns.report() as an agent
 // would, queries over UDP, and the series read from the server's /metrics page.
 
@@ -10,7 +10,9 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 
+#include "server/core/answer_counter.hpp"
 #include "tests/support/dns_client.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/pg_cluster.hpp"
@@ -116,6 +118,44 @@ TEST_CASE("loadns_service_imbalance rises and falls with the reported loads") {
   // Draining one leaves the others; none serving: no series (nothing to balance).
   w.pg.psql("UPDATE loadns.backends SET draining = true WHERE name IN ('b1', 'b2', 'b3')");
   CHECK(eventually(10s, [&] { return !w.sample(imbalance).has_value(); }));
+}
+
+TEST_CASE("loadns_prediction_error: predicted minus reported connections, one per new report") {
+  world w;
+  constexpr std::string_view count = R"(loadns_prediction_error_count{service="one.example.com"})";
+  constexpr std::string_view sum = R"(loadns_prediction_error_sum{service="one.example.com"})";
+  w.report("one.example.com", "only", "192.0.2.20", 10, 100);
+  REQUIRE(eventually(10s, [&] {
+    return w.sample(R"(loadns_backend_connections{service="one.example.com",backend="only",)"
+                    R"(address="192.0.2.20",state="serving"})") == 10.0;
+  }));
+  CHECK(w.sample(count) == 0.0);  // the histogram exists before any observation
+
+  // 5 answers after the report; the next report says 12: the prediction was 15, error +3.
+  for (int i = 0; i < 5; ++i) {
+    query_spec q;
+    q.id = static_cast<std::uint16_t>(i + 1);
+    q.name = "one.example.com";
+    REQUIRE(udp_exchange(w.server->port(), make_query(q)).has_value());
+  }
+  // The prediction for the moment of the next report splits that moment's counter bucket by
+  // time (answer_counter::before); a report taken after the answers' bucket has closed sees
+  // all five whole.
+  std::this_thread::sleep_for(core::answer_counter::bucket_width + 50ms);
+  w.report("one.example.com", "only", "192.0.2.20", 12, 100);
+  REQUIRE(eventually(10s, [&] { return w.sample(count) == 1.0; }));
+  CHECK(w.sample(sum) == 3.0);
+  CHECK(w.sample(R"(loadns_prediction_error_bucket{service="one.example.com",le="2"})") == 0.0);
+  CHECK(w.sample(R"(loadns_prediction_error_bucket{service="one.example.com",le="5"})") == 1.0);
+
+  // No answers, and 4 clients more than predicted (from elsewhere): error -4.
+  w.report("one.example.com", "only", "192.0.2.20", 16, 100);
+  REQUIRE(eventually(10s, [&] { return w.sample(count) == 2.0; }));
+  CHECK(w.sample(sum) == -1.0);
+  // Polls without a new report add nothing.
+  const auto polls = w.sample("loadns_polls_total").value_or(0);
+  REQUIRE(eventually(10s, [&] { return w.sample("loadns_polls_total") >= polls + 3; }));
+  CHECK(w.sample(count) == 2.0);
 }
 
 }  // namespace

@@ -35,7 +35,6 @@ struct pending_metric {
   std::string_view work;
 };
 constexpr pending_metric pending[] = {
-    {"loadns_prediction_error", "", "prediction error histogram (issue 19)"},
     {"loadns_backends", R"(state="unhealthy")", "agent health checks (issue 13)"},
     {"loadns_on_empty_answers_total", "", "min_serving and on_empty (issue 13)"},
     {"loadns_rrl_limited_total", "", "response rate limiting (issue 17)"},
