@@ -132,8 +132,19 @@ TEST_CASE("every expression of deploy/grafana/loadns.json returns series from a 
   REQUIRE_MESSAGE(scraped, "Prometheus did not scrape loadns-server 8 times; its log:\n"
                                << prometheus.log_tail() << "\nserver log:\n"
                                << server.log_tail());
-  // Queries after the first scrapes, so that rates are above zero too.
+  // Queries after the first scrapes, so that rates are above zero too, and a new report, so
+  // that the prediction-error panels show an observation rather than an empty histogram.
   send_traffic(server.port());
+  pg.psql("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 12, 100)");
+  const bool observed = eventually(
+      30s,
+      [&] {
+        return prometheus.query(R"(loadns_prediction_error_count{service="api.example.com"} > 0)")
+                   .series == 1;
+      },
+      100ms);
+  CHECK_MESSAGE(observed, "no prediction error observed for b1's new report; server log:\n"
+                              << server.log_tail());
 
   // What the server exports now, by name.
   std::set<std::string> exported;
