@@ -101,6 +101,9 @@ parse_result parse_command_line(int argc, char** argv) {
                  "open TCP connections at most, over all threads; at the cap a new one closes "
                  "the least recently active idle one, or is refused when none is idle")
       ->check(CLI::Range(1u, 1'000'000u));
+  cli.add_flag("--reuse-port-shared", cfg.reuse_port_shared,
+               "start even when another process already serves a --listen address, sharing "
+               "its queries through SO_REUSEPORT on purpose (by default: refuse to start)");
   cli.add_flag("--check-config", check_config,
                "validate flags, reach the database, then exit 0 or explain");
 

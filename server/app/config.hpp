@@ -30,6 +30,9 @@ struct server_config {
   bool query_log = false;
   std::chrono::milliseconds tcp_idle_timeout{10'000};
   unsigned tcp_max_connections = 1024;
+  /// Bind even when another process already serves a listen address (SO_REUSEPORT sharing on
+  /// purpose); by default the server refuses to start (address_probe.hpp).
+  bool reuse_port_shared = false;
 };
 
 /// Either a configuration to run, or an exit code (0 after --help/--version, 2 after a bad

@@ -9,6 +9,7 @@
 
 #include "common/conninfo.hpp"
 #include "server/app/config.hpp"
+#include "server/app/address_probe.hpp"
 #include "server/app/fd_limit.hpp"
 #include "server/app/logging.hpp"
 #include "server/core/answer_counter.hpp"
@@ -65,6 +66,19 @@ int run_server(const app::server_config& cfg) {
       "poll interval {} ms",
       LOADNS_VERSION, redact_conninfo(cfg.conninfo), listening, cfg.threads,
       cfg.poll_interval.count());
+
+  // A second server on a served address would split its queries in silence (SO_REUSEPORT).
+  if (!cfg.reuse_port_shared) {
+    for (const auto& l : cfg.listen) {
+      if (auto busy = app::address_in_use(l)) {
+        spdlog::critical(
+            "{}. Stop that process, choose another --listen, or pass --reuse-port-shared to "
+            "share the address on purpose",
+            *busy);
+        return EXIT_FAILURE;
+      }
+    }
+  }
 
   // Before any socket opens: every TCP connection holds a descriptor.
   app::raise_fd_limit(app::descriptors_needed(cfg));

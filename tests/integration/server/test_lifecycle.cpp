@@ -262,3 +262,28 @@ TEST_CASE("--db takes a postgresql:// URI and a multi-host conninfo that skips a
     }
   }
 }
+
+TEST_CASE("a second server on a served address refuses to start, unless told to share it") {
+  seeded_cluster db;
+  server_process first(options_for(db.pg));
+  const std::string address = "127.0.0.1:" + std::to_string(first.port());
+
+  // Without the probe, SO_REUSEPORT would let it bind and split the queries with the first.
+  const auto second = run_command(
+      {binary(), "--db", options_for(db.pg).conninfo, "--listen", address}, 10s);
+  INFO(second.out, second.err);
+  CHECK_FALSE(second.timed_out);
+  CHECK(second.exit_code != 0);
+  const auto said = second.out + second.err;
+  CHECK(said.find(address + "/udp is already served by pid " + std::to_string(first.pid())) !=
+        std::string::npos);
+  CHECK(said.find("--reuse-port-shared") != std::string::npos);
+
+  // On purpose: it starts, and the first keeps serving.
+  auto shared = options_for(db.pg);
+  shared.extra_args = {"--listen", address, "--reuse-port-shared"};
+  server_process sharing(shared);
+  CHECK(sharing.running());
+  CHECK(first.running());
+  dig(first.port(), transport::udp, "api.example.com").response().check_rcode("NOERROR");
+}
