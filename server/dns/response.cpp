@@ -1,6 +1,7 @@
 #include "server/dns/response.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "server/dns/header.hpp"
 #include "server/dns/name.hpp"
@@ -33,9 +34,9 @@ response::response(std::span<std::uint8_t> out, std::size_t limit) noexcept
 bool response::start(std::uint16_t id, std::uint16_t query_flags) noexcept {
   id_ = id;
   flags_ = static_cast<std::uint16_t>(header::qr | (query_flags & copied_flags));
-  for (std::size_t i = 0; i < header::size; ++i) {
-    w_.u8(0);
-  }
+  // Room for the header, written by finish() once the counts are known: one bounds check.
+  static constexpr std::array<std::uint8_t, header::size> blank{};
+  w_.bytes(blank);
   started_ = w_.ok();
   return started_;
 }

@@ -52,6 +52,27 @@ udp_listener::udp_listener(const asio::ip::udp::endpoint& at, const options& opt
   for (std::size_t i = 0; i < batch; ++i) {
     in_iov_[i] = {queries_.data() + i * max_query, max_query};
     out_iov_[i] = {responses_.data() + i * max_response, 0};
+    auto& h = in_[i].msg_hdr;
+    h.msg_name = &peers_[i];
+    h.msg_iov = &in_iov_[i];
+    h.msg_iovlen = 1;
+    if (wildcard_) h.msg_control = in_control_[i].data();
+    auto& o = out_[i].msg_hdr;  // name and lengths are set per reply
+    o.msg_iov = &out_iov_[i];
+    o.msg_iovlen = 1;
+  }
+  rearm(batch);
+}
+
+void udp_listener::rearm(std::size_t used) noexcept {
+  // recvmmsg overwrote the address and control lengths of the headers it filled (and their
+  // flags, which are output only); the rest of each header stays as the constructor set it.
+  // Restoring only those keeps the per-batch cost proportional to the datagrams received,
+  // which matters when a batch is one datagram.
+  for (std::size_t i = 0; i < used; ++i) {
+    auto& h = in_[i].msg_hdr;
+    h.msg_namelen = sizeof(sockaddr_storage);
+    if (wildcard_) h.msg_controllen = control_size;
   }
 }
 
@@ -80,18 +101,6 @@ void udp_listener::run() noexcept {
 }
 
 bool udp_listener::receive_and_answer() noexcept {
-  for (std::size_t i = 0; i < batch; ++i) {
-    auto& h = in_[i].msg_hdr;
-    h = {};
-    h.msg_name = &peers_[i];
-    h.msg_namelen = sizeof(sockaddr_storage);
-    h.msg_iov = &in_iov_[i];
-    h.msg_iovlen = 1;
-    if (wildcard_) {
-      h.msg_control = in_control_[i].data();
-      h.msg_controllen = control_size;
-    }
-  }
   // Blocks for the first datagram, then takes whatever else is queued, up to a batch.
   const int n = ::recvmmsg(fd_, in_.data(), batch, MSG_WAITFORONE, nullptr);
   if (n < 0) {
@@ -115,12 +124,9 @@ bool udp_listener::receive_and_answer() noexcept {
     if (rlen == 0) continue;
 
     auto& o = out_[replies].msg_hdr;
-    o = {};
     out_iov_[replies].iov_len = rlen;
     o.msg_name = &peers_[i];
     o.msg_namelen = h.msg_namelen;
-    o.msg_iov = &out_iov_[replies];
-    o.msg_iovlen = 1;
     if (wildcard_) {
       o.msg_control = out_control_[replies].data();
       o.msg_controllen = reply_packet_info(h, out_control_[replies]);
@@ -142,6 +148,7 @@ bool udp_listener::receive_and_answer() noexcept {
     }
     sent += static_cast<std::size_t>(m);
   }
+  rearm(received);
   return true;
 }
 

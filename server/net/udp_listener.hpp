@@ -47,6 +47,8 @@ class udp_listener {
   static constexpr std::size_t control_size = 64;  ///< room for one IP(V6)_PKTINFO
 
   void run() noexcept;
+  /// Gives the first `used` receive headers their full address and control room again.
+  void rearm(std::size_t used) noexcept;
   /// One batch: blocks until at least one datagram, answers all received. False when the
   /// socket failed for good.
   bool receive_and_answer() noexcept;
