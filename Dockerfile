@@ -26,7 +26,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin loadns
 COPY --from=build /opt/loadns/bin/ /usr/local/bin/
-COPY deploy/examples/demo-seed.sql /usr/local/share/loadns/demo-seed.sql
+COPY deploy/examples/demo-roles.sql deploy/examples/demo-seed.sql /usr/local/share/loadns/
 USER loadns
 # DNS on 5300 inside the container (no capability needed); docker-compose maps port 53 to it.
 EXPOSE 5300/udp 5300/tcp 9153/tcp

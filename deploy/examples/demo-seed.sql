@@ -1,22 +1,21 @@
 -- The demo zone: example.com served by ns1.example.com (with its glue address), and the
--- balanced name api.example.com. Backends register themselves when their agents first
--- report. Also creates the login roles the server and the agents use.
--- Idempotent. Run after `loadns-server migrate`, as the schema owner:
+-- balanced name api.example.com, which each of the agent logins may report for. Backends
+-- register themselves when their agents first report. Run after demo-roles.sql and
+-- `loadns-server migrate`, as the schema owner (loadns_owner). Idempotent.
 --   psql "$LOADNS_DB" -v ON_ERROR_STOP=1 -v ns1_address=192.0.2.53 \
---        -v agent_password=... -v server_password=... -f demo-seed.sql
--- (scripts/demo uses trust authentication; docker-compose passes passwords.)
-
--- Login roles holding only the product's group roles: agents may only call loadns.report(),
--- servers may only read (SPEC section 3). format(%L) quotes the passwords.
-SELECT format('CREATE ROLE agent LOGIN PASSWORD %L IN ROLE loadns_agent', :'agent_password')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'agent') \gexec
-SELECT format('CREATE ROLE server LOGIN PASSWORD %L IN ROLE loadns_server', :'server_password')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'server') \gexec
+--        -v agents=agent_web1,agent_web2 -v agent_networks='{192.0.2.0/24}' -f demo-seed.sql
+-- agent_networks: where the backends' addresses may lie; loopback addresses (scripts/demo's
+-- 127.0.0.2-4) are accepted from agents only when it lists them.
 
 INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}')
     ON CONFLICT DO NOTHING;
 INSERT INTO loadns.records (name, type, ttl, data)
     VALUES ('ns1.example.com', 'A', 3600, :'ns1_address')
     ON CONFLICT DO NOTHING;
-INSERT INTO loadns.services (name) VALUES ('api.example.com')
+INSERT INTO loadns.services (name, agent_networks) VALUES ('api.example.com', :'agent_networks')
+    ON CONFLICT (name) DO UPDATE SET agent_networks = excluded.agent_networks;
+
+-- One login per backend host, each allowed to report for this service only.
+INSERT INTO loadns.agent_grants (login, service)
+    SELECT a, 'api.example.com' FROM unnest(string_to_array(:'agents', ',')) a
     ON CONFLICT DO NOTHING;

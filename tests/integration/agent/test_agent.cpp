@@ -113,7 +113,8 @@ struct database {
     pg.psql(
         "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', "
         "ARRAY['ns1.example.com']);"
-        "INSERT INTO loadns.services (name) VALUES ('api.example.com');");
+        "INSERT INTO loadns.services (name) VALUES ('api.example.com');"
+        "INSERT INTO loadns.agent_grants (login, service) VALUES ('agent', 'api.example.com');");
   }
   // One value (psql -At), or what went wrong.
   [[nodiscard]] std::string query(const std::string& sql) const {

@@ -187,7 +187,8 @@ TEST_CASE("a database owner without superuser or CREATEROLE can migrate") {
   CHECK(result.applied.size() == loadns::db::embedded_migrations().size());
   pg.psql(
       "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
-      "INSERT INTO loadns.services (name) VALUES ('api.example.com')",
+      "INSERT INTO loadns.services (name) VALUES ('api.example.com');"
+      "INSERT INTO loadns.agent_grants (login, service) VALUES ('agent', 'api.example.com')",
       "loadns", "owner");
   pg.psql("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 1)", "loadns", "agent");
   CHECK(pg.psql("SELECT count(*) FROM loadns.backends", "loadns", "owner") == "1");

@@ -205,12 +205,13 @@ TEST_CASE_FIXTURE(fixture, "serving_since: first report or enabled or undrained 
   CHECK_FALSE(enters_service(report("1, NULL, false, false, 'listen: still down'")));
   CHECK(enters_service(report("1, NULL, false, true")));
 
-  // Back from stale, judged with the service's stale_after when the report comes: 5 s
-  // without a report is not stale under the default 10 s, but is once stale_after is 2 s.
-  q("UPDATE loadns.backends SET reported_at = now() - interval '5 seconds'");
+  // Back from stale, judged with the service's stale_after when the report comes: 30 min
+  // without a report is not stale under a stale_after of 1 hour, but is under 10 minutes.
+  q("UPDATE loadns.services SET stale_after = '1 hour'");
+  q("UPDATE loadns.backends SET reported_at = now() - interval '30 minutes'");
   CHECK_FALSE(enters_service(report("1")));
-  q("UPDATE loadns.backends SET reported_at = now() - interval '5 seconds'");
-  q("UPDATE loadns.services SET stale_after = '2 seconds'");
+  q("UPDATE loadns.backends SET reported_at = now() - interval '30 minutes'");
+  q("UPDATE loadns.services SET stale_after = '10 minutes'");
   CHECK(enters_service(report("1")));
   CHECK_FALSE(enters_service(report("1")));
 
@@ -221,7 +222,8 @@ TEST_CASE_FIXTURE(fixture, "serving_since: first report or enabled or undrained 
 }
 
 TEST_CASE_FIXTURE(fixture, "backend_status: each state in precedence order with its reason") {
-  q("UPDATE loadns.services SET stale_after = '10 seconds'");
+  // Long enough that no row goes stale while the test runs on a busy machine.
+  q("UPDATE loadns.services SET stale_after = '1 hour'");
   auto add = [&](const std::string& name, const std::string& sql) {
     q("SELECT loadns.report('api.example.com', '" + name + "', '192.0.2.10', 10, 100)");
     if (!sql.empty()) q("UPDATE loadns.backends SET " + sql + " WHERE name = '" + name + "'");

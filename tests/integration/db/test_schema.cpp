@@ -97,6 +97,7 @@ TEST_CASE_FIXTURE(fixture, "backend_status: stale after stale_after, serving wit
 }
 
 TEST_CASE_FIXTURE(fixture, "loadns_agent may only call report") {
+  q("INSERT INTO loadns.agent_grants (login, service) VALUES ('agent', 'api.example.com')");
   CHECK(pg.psql_error("SELECT loadns.report('api.example.com', 'a1', '192.0.2.20', 3)", "agent")
             .empty());
   CHECK(q("SELECT connections FROM loadns.backends WHERE name = 'a1'") == "3");

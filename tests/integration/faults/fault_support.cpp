@@ -20,8 +20,10 @@ INSERT INTO loadns.zones (name, mname, rname, minimum, ttl, nameservers)
 VALUES ('example.com', 'ns1.example.com', 'hostmaster.example.com', 300, 3600,
         ARRAY['ns1.example.com', 'ns2.example.com']);
 INSERT INTO loadns.services (name) VALUES ('api.example.com');
-INSERT INTO loadns.backends (service, name, address)
-VALUES ('api.example.com', 'b1', '192.0.2.10');
+-- b1 is handed to the test login `agent`, which may report for the service.
+INSERT INTO loadns.backends (service, name, address, registered_by)
+VALUES ('api.example.com', 'b1', '192.0.2.10', 'agent');
+INSERT INTO loadns.agent_grants (login, service) VALUES ('agent', 'api.example.com');
 INSERT INTO loadns.records (name, type, ttl, data)
 VALUES ('ns1.example.com', 'A', 3600, '192.0.2.53'),
        ('ns2.example.com', 'A', 3600, '192.0.2.54'),

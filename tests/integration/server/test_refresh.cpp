@@ -150,7 +150,10 @@ TEST_CASE("a disabled backend is no longer served") {
 TEST_CASE("agent reports are served within one poll interval, without NOTIFY") {
   auto& env = environment::shared();
   const auto port = env.server->port();
-  auto t0 = commit(env.pg, "INSERT INTO loadns.services (name) VALUES ('polled.example.com');");
+  auto t0 = commit(env.pg,
+                   "INSERT INTO loadns.services (name) VALUES ('polled.example.com');"
+                   "INSERT INTO loadns.agent_grants (login, service) "
+                   "VALUES ('agent', 'polled.example.com');");
   (void)wait_for(port, "polled.example.com", {rcode::noerror, 0}, t0, 2s);
   t0 = commit(env.pg,
               "SELECT loadns.report('polled.example.com', 'p1', '192.0.2.71', 0, 100, false);"
