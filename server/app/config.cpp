@@ -1,11 +1,11 @@
 #include "server/app/config.hpp"
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <charconv>
 #include <iostream>
 #include <thread>
-#include <unistd.h>
 
 #include "common/cli_environment.hpp"
 #include "common/duration.hpp"
@@ -104,6 +104,20 @@ parse_result parse_command_line(int argc, char** argv) {
   cli.add_flag("--reuse-port-shared", cfg.reuse_port_shared,
                "start even when another process already serves a --listen address, sharing "
                "its queries through SO_REUSEPORT on purpose (by default: refuse to start)");
+  cli.add_option("--rrl-rate", cfg.rrl_rate,
+                 "response rate limiting over UDP: responses per second to one client /24 (IPv6 "
+                 "/56) for the same name and rcode; 0 is off. Clients with a valid DNS cookie "
+                 "are exempt")
+      ->check(CLI::Range(0u, 1'000'000u));
+  cli.add_option("--rrl-slip", cfg.rrl_slip,
+                 "every Nth response the rate limiter withholds is sent truncated instead (TC), "
+                 "so that real clients retry over TCP; 0 never, 1 always")
+      ->check(CLI::Range(0u, 100u));
+  cli.add_option("--cookie-secret-file", cfg.cookie_secret_file,
+                 "file with the DNS cookie secret (32 hex digits; a second line: a secret also "
+                 "accepted), the same on every server of a zone; re-read when it changes. "
+                 "Default: a random secret per process")
+      ->check(CLI::ExistingFile);
   cli.add_flag("--check-config", check_config,
                "validate flags, reach the database, then exit 0 or explain");
 

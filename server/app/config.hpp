@@ -33,6 +33,9 @@ struct server_config {
   /// Bind even when another process already serves a listen address (SO_REUSEPORT sharing on
   /// purpose); by default the server refuses to start (address_probe.hpp).
   bool reuse_port_shared = false;
+  unsigned rrl_rate = 0;  ///< responses per second per client network and answer; 0: off
+  unsigned rrl_slip = 2;
+  std::string cookie_secret_file;  ///< empty: a random secret of this process's own
 };
 
 /// Either a configuration to run, or an exit code (0 after --help/--version, 2 after a bad

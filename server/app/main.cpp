@@ -10,6 +10,7 @@
 #include "common/conninfo.hpp"
 #include "server/app/config.hpp"
 #include "server/app/address_probe.hpp"
+#include "server/app/cookie_secret_file.hpp"
 #include "server/app/fd_limit.hpp"
 #include "server/app/logging.hpp"
 #include "server/core/answer_counter.hpp"
@@ -47,6 +48,8 @@ net::options network_options(const app::server_config& cfg) {
   opts.tcp_idle_timeout = cfg.tcp_idle_timeout;
   opts.tcp_max_connections = cfg.tcp_max_connections;
   opts.query_log = cfg.query_log;
+  opts.rrl_rate = cfg.rrl_rate;
+  opts.rrl_slip = cfg.rrl_slip;
   return opts;
 }
 
@@ -83,9 +86,27 @@ int run_server(const app::server_config& cfg) {
   // Before any socket opens: every TCP connection holds a descriptor.
   app::raise_fd_limit(app::descriptors_needed(cfg));
 
+  // DNS cookies (RFC 7873) are always answered; with a secret file every server of a zone
+  // accepts the others' cookies (RFC 9018), and a changed file is picked up within a second.
+  guard::cookie_secrets cookie_secrets(cfg.cookie_secret_file.empty()
+                                           ? app::random_cookie_keys()
+                                           : app::read_cookie_secret_file(cfg.cookie_secret_file));
+  std::optional<app::cookie_secret_watcher> cookie_watcher;
+  if (!cfg.cookie_secret_file.empty()) {
+    cookie_watcher.emplace(cfg.cookie_secret_file, cookie_secrets, std::chrono::seconds(1));
+  }
+  if (cfg.rrl_rate > 0) {
+    spdlog::info(
+        "response rate limiting: {} responses per second per client network and "
+        "answer, every {} withheld one sent truncated",
+        cfg.rrl_rate, cfg.rrl_slip);
+  }
+
   core::snapshot_holder snapshots;
   core::counter_registry counters;
-  net::server dns(network_options(cfg), snapshots);
+  auto dns_options = network_options(cfg);
+  dns_options.cookies = &cookie_secrets;
+  net::server dns(std::move(dns_options), snapshots);
   dns.start(cfg.default_listen);
 
   db::refresher refresher({cfg.conninfo, cfg.poll_interval}, snapshots, counters);

@@ -202,7 +202,8 @@ std::size_t udp_limit(const dns::edns& opt) noexcept {
 }  // namespace
 
 std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> out, transport t,
-                   const snapshot* snap, balancer& bal, answer_info& info) noexcept {
+                   const snapshot* snap, balancer& bal, answer_info& info,
+                   const client_info& client) noexcept {
   info = {};
   // RFC 1035 4.1.1: too short for a header: nothing to answer to. Drop.
   if (query.size() < hdr::size) {
@@ -239,16 +240,40 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
   // RFC 6891 7: a query with OPT gets OPT back, advertising our size; RFC 3225 3: DO copied;
   // undefined flags left clear (RFC 6891 6.1.4).
   if (q.opt.present) {
-    r.set_edns({dns::advertised_udp_size, 0, q.opt.dnssec_ok});
+    dns::edns_reply reply{dns::advertised_udp_size, 0, q.opt.dnssec_ok};
+    // RFC 7873 5.2.3-5.2.5: a COOKIE option is answered with the client's cookie and ours,
+    // whatever the verdict; the verdict only exempts the client from rate limiting.
+    if (q.opt.cookie_length > 0 && client.cookies != nullptr) {
+      const guard::cookie_keys keys = client.cookies->load();
+      info.cookie = guard::check_cookie(keys, std::span(q.opt.cookie).first(q.opt.cookie_length),
+                                        client.address, client.now, reply.cookie);
+      reply.has_cookie = true;
+    }
+    r.set_edns(reply);
+    info.opt_length = static_cast<std::uint16_t>(dns::opt_size(reply));
+  }
+
+  // RFC 7873 5.4: no question, only a COOKIE option: a request for a server cookie. The
+  // reply has no question either: NOERROR if the server cookie sent was valid, else BADCOOKIE
+  // with a new one.
+  if (err == dns::errc::bad_qdcount && info.cookie != guard::cookie_verdict::none &&
+      hdr::qdcount(query) == 0) {
+    info.question_end = static_cast<std::uint16_t>(hdr::size);
+    r.set_rcode(info.cookie == guard::cookie_verdict::valid ? rcode::noerror : rcode::badcookie);
+    return finish(r, info);
   }
 
   // RFC 9619 / RFC 1035 4.1.2: exactly one well-formed question; RFC 6891 6.1.1: at most one
   // OPT, owned by the root, options inside it; RFC 7873 5.2.2: COOKIE of a valid length.
   // FORMERR, echoing the question when it could be read.
   if (err != dns::errc{}) {
+    if (err == dns::errc::bad_cookie) {
+      info.cookie = guard::cookie_verdict::malformed;
+    }
     if (q.question_ok) {
       r.put_question(q.q);
     }
+    info.question_end = static_cast<std::uint16_t>(r.get_mark().pos);
     r.set_rcode(rcode::formerr);
     return finish(r, info);
   }
@@ -256,6 +281,7 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
   if (!r.put_question(q.q)) {
     return 0;  // cannot happen: 12 + 259 < 512
   }
+  info.question_end = static_cast<std::uint16_t>(r.get_mark().pos);
 
   // RFC 6891 6.1.3: an EDNS version above ours (0) gets BADVERS, with our version in OPT.
   if (q.opt.present && q.opt.version > 0) {
@@ -297,8 +323,34 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
   }
   // RFC 1035 4.1.1: from here on the answer is authoritative.
   r.set_flags(hdr::aa);
+  info.subject = m.svc != nullptr ? std::span(reinterpret_cast<const std::uint8_t*>(  // NOLINT
+                                                  m.svc->name.data()),
+                                              m.svc->name.size())
+                                  : q.q.wire;
   ladder(r, *snap, bal, qtype).resolve(m);
-  return finish(r, info);
+  const std::size_t length = finish(r, info);
+  // Random names under a zone all share the zone's NXDOMAIN class (NSD, BIND RRL).
+  if (info.rcode == static_cast<std::uint8_t>(rcode::nxdomain)) {
+    info.subject = m.zn->wire;
+  }
+  return length;
+}
+
+std::size_t truncate_to_question(std::span<std::uint8_t> out, std::size_t length,
+                                 const answer_info& info) noexcept {
+  const std::size_t keep = info.question_end;
+  if (keep < hdr::size || length > out.size() || keep + info.opt_length > length) {
+    return 0;
+  }
+  hdr::set(out, hdr::flags_offset, static_cast<std::uint16_t>(hdr::flags(out) | hdr::tc));
+  hdr::set(out, hdr::ancount_offset, 0);
+  hdr::set(out, hdr::nscount_offset, 0);
+  // The OPT record is the response's last (dns::response::finish): move it up.
+  std::copy(out.begin() + static_cast<std::ptrdiff_t>(length - info.opt_length),
+            out.begin() + static_cast<std::ptrdiff_t>(length),
+            out.begin() + static_cast<std::ptrdiff_t>(keep));
+  hdr::set(out, hdr::arcount_offset, info.opt_length > 0 ? 1 : 0);
+  return keep + info.opt_length;
 }
 
 }  // namespace loadns::core

@@ -64,7 +64,14 @@ void write_opt(writer& w, const edns_reply& reply) noexcept {
     ttl |= do_bit;
   }
   w.u32(ttl);
-  w.u16(0);  // no options
+  if (!reply.has_cookie) {
+    w.u16(0);  // no options
+    return;
+  }
+  w.u16(static_cast<std::uint16_t>(cookie_option_size));
+  w.u16(option::cookie);
+  w.u16(static_cast<std::uint16_t>(reply_cookie_size));
+  w.bytes(reply.cookie);
 }
 
 }  // namespace loadns::dns

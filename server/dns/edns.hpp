@@ -41,18 +41,30 @@ struct edns {
 /// skipped (RFC 6891 6.1.2). False on error (the cause is in `r`).
 bool read_opt(reader& r, edns& e) noexcept;
 
+/// The COOKIE option of a response: the client's cookie and ours (RFC 7873 4, RFC 9018 4).
+inline constexpr std::size_t reply_cookie_size = 24;
+
 /// What the OPT record of a response carries.
 struct edns_reply {
   std::uint16_t udp_size = advertised_udp_size;
   std::uint8_t extended_rcode = 0;  ///< upper 8 bits of a 12-bit RCODE
   bool dnssec_ok = false;           ///< copied from the query (RFC 3225 3)
+  bool has_cookie = false;          ///< a COOKIE option follows (RFC 7873 5.2)
+  std::array<std::uint8_t, reply_cookie_size> cookie{};
 };
 
-/// Octets write_opt() writes.
+/// Octets write_opt() writes without options.
 inline constexpr std::size_t opt_record_size = 11;
+/// Octets the COOKIE option adds: code, length, value.
+inline constexpr std::size_t cookie_option_size = 4 + reply_cookie_size;
+
+/// Octets write_opt() writes for `reply`.
+inline constexpr std::size_t opt_size(const edns_reply& reply) noexcept {
+  return opt_record_size + (reply.has_cookie ? cookie_option_size : 0);
+}
 
 /// Writes an OPT record: root owner, version 0, only the DO flag of the defined ones (RFC
-/// 6891 6.1.4: undefined flags are cleared), no options.
+/// 6891 6.1.4: undefined flags are cleared), and the COOKIE option when there is one.
 void write_opt(writer& w, const edns_reply& reply) noexcept;
 
 }  // namespace loadns::dns

@@ -14,15 +14,20 @@ errc read_query(std::span<const std::uint8_t> msg, query& out) noexcept {
   out.q.qtype = out.q.qclass = 0;
   out.opt = edns{};
   out.question_ok = false;
-  if (header::qdcount(msg) != 1) {
+  const std::uint16_t qdcount = header::qdcount(msg);
+  if (qdcount > 1) {
     return errc::bad_qdcount;
   }
 
   reader r(msg, header::size);
-  if (!read_question(r, out.q)) {
-    return r.error();
+  // No question: still read the rest, for the COOKIE option of a query that asks only for a
+  // server cookie (RFC 7873 5.4); the result stays bad_qdcount.
+  if (qdcount == 1) {
+    if (!read_question(r, out.q)) {
+      return r.error();
+    }
+    out.question_ok = true;
   }
-  out.question_ok = true;
 
   // Answer and authority records are not expected in a query; walk them to find the
   // additional section, ignoring their content.
@@ -52,6 +57,13 @@ errc read_query(std::span<const std::uint8_t> msg, query& out) noexcept {
       return errc::bad_opt;
     }
     read_opt(r, out.opt);
+  }
+  if (qdcount == 0) {
+    // The OPT record counts only when the whole message was well formed.
+    if (!r.ok() || r.remaining() != 0) {
+      out.opt = edns{};
+    }
+    return errc::bad_qdcount;
   }
   if (!r.ok()) {
     return r.error();

@@ -23,6 +23,8 @@ struct query {
 /// on success, else the first problem: bad_qdcount (QDCOUNT != 1, RFC 9619), a broken
 /// question or record, duplicate_opt or bad_opt (RFC 6891 6.1.1), bad_option, bad_cookie, or
 /// trailing_data. `out.question_ok` tells whether `out.q` was read, even if a later part failed.
+/// With QDCOUNT 0 the rest is read all the same, for RFC 7873 5.4 cookie queries: the result
+/// is bad_qdcount, and `out.opt` is filled only if the rest was well formed.
 errc read_query(std::span<const std::uint8_t> msg, query& out) noexcept;
 
 }  // namespace loadns::dns

@@ -42,9 +42,7 @@ bool response::start(std::uint16_t id, std::uint16_t query_flags) noexcept {
 }
 
 void response::set_edns(const edns_reply& reply) noexcept {
-  if (!edns_) {
-    w_.set_limit(limit_ >= opt_record_size ? limit_ - opt_record_size : 0);
-  }
+  w_.set_limit(limit_ >= opt_size(reply) ? limit_ - opt_size(reply) : 0);
   edns_ = true;
   edns_reply_ = reply;
 }

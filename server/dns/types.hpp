@@ -14,7 +14,8 @@ enum class rcode : std::uint16_t {
   nxdomain = 3,
   notimp = 4,
   refused = 5,
-  badvers = 16,  ///< RFC 6891 6.1.3
+  badvers = 16,    ///< RFC 6891 6.1.3
+  badcookie = 23,  ///< RFC 7873 8
 };
 
 enum class opcode : std::uint8_t { query = 0, iquery = 1, status = 2, notify = 4, update = 5 };

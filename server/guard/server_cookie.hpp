@@ -49,13 +49,14 @@ bool server_cookie_matches(const siphash_key& secret, std::span<const std::uint8
 /// than an hour old and no more than five minutes ahead of `now`.
 bool cookie_time_valid(std::uint32_t stamp, std::uint32_t now) noexcept;
 
-/// What a query's COOKIE option proved (RFC 7873 5.2). A malformed option never gets here:
-/// the codec answers it with FORMERR (RFC 7873 5.2.2).
+/// What a query's COOKIE option proved (RFC 7873 5.2). A malformed option never gets to
+/// check_cookie(): the codec refuses it, and the answer is FORMERR (RFC 7873 5.2.2).
 enum class cookie_verdict : std::uint8_t {
   none,         ///< no COOKIE option
   client_only,  ///< a client cookie alone (RFC 7873 5.2.3)
   invalid,      ///< a server cookie that is not ours, too old or too new (RFC 7873 5.2.4)
   valid,        ///< a server cookie we (or a server sharing our secret) made (RFC 7873 5.2.5)
+  malformed,    ///< set by the caller: a length RFC 7873 5.2.2 answers with FORMERR
 };
 
 /// Judges the COOKIE option `option` (8, or 16 to 40 octets) from `address` and writes the

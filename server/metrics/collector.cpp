@@ -50,6 +50,26 @@ void render_queries(exposition& e, const net::server& dns) {
              static_cast<double>(sum));
   }
 
+  std::uint64_t rrl_dropped = 0, rrl_slipped = 0;
+  std::array<std::uint64_t, cookie_outcome_names.size()> cookies{};
+  for (const auto* a : responders) {
+    rrl_dropped += a->stats().rrl_dropped.get();
+    rrl_slipped += a->stats().rrl_slipped.get();
+    for (std::size_t i = 0; i < cookies.size(); ++i) cookies[i] += a->stats().cookies[i].get();
+  }
+  e.family("loadns_rrl_limited_total", "counter",
+           "UDP responses over --rrl-rate for their client network and answer: withheld "
+           "(dropped) or sent truncated (slipped).");
+  e.sample("loadns_rrl_limited_total", {{"action", "dropped"}}, static_cast<double>(rrl_dropped));
+  e.sample("loadns_rrl_limited_total", {{"action", "slipped"}}, static_cast<double>(rrl_slipped));
+  e.family("loadns_cookies_total", "counter",
+           "Queries with a DNS COOKIE option, by what it proved: a client cookie alone, a "
+           "server cookie not ours or expired, a valid one, or a malformed option (FORMERR).");
+  for (std::size_t i = 0; i < cookies.size(); ++i) {
+    e.sample("loadns_cookies_total", {{"outcome", cookie_outcome_names[i]}},
+             static_cast<double>(cookies[i]));
+  }
+
   std::uint64_t accepted = 0, rejected = 0, evicted = 0, timeouts = 0, fail_open = 0;
   for (const auto& w : dns.workers()) {
     accepted += w->stats().tcp_accepted.get();

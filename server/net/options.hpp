@@ -5,6 +5,11 @@
 
 #include "server/net/asio.hpp"
 
+namespace loadns::guard {
+class cookie_secrets;
+class rate_limiter;
+}  // namespace loadns::guard
+
 namespace loadns::net {
 
 struct options {
@@ -13,6 +18,15 @@ struct options {
   std::chrono::milliseconds tcp_idle_timeout{10'000};
   unsigned tcp_max_connections = 1024;  ///< over all threads
   bool query_log = false;
+  /// Response rate limiting (server/guard/rate_limiter.hpp): responses per second to one
+  /// client network about one thing with one rcode, over UDP; 0: off.
+  unsigned rrl_rate = 0;
+  unsigned rrl_slip = 2;  ///< every Nth response refused by the limiter goes out truncated
+  /// DNS cookie secrets (RFC 7873, RFC 9018), owned by whoever runs the server and replaced
+  /// when the secret file changes; null: COOKIE options are not answered.
+  const guard::cookie_secrets* cookies = nullptr;
+  /// The rate limiter's shared table; set by net::server when rrl_rate > 0.
+  guard::rate_limiter* limiter = nullptr;
 };
 
 }  // namespace loadns::net

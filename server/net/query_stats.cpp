@@ -5,7 +5,8 @@ namespace loadns::net {
 std::size_t rcode_slot(unsigned rcode) noexcept {
   if (rcode <= 5) return rcode;
   if (rcode == 16) return 6;  // BADVERS (RFC 6891): the extended rcode, not the header's 4 bits
-  return 7;
+  if (rcode == 23) return 7;  // BADCOOKIE (RFC 7873 8)
+  return 8;
 }
 
 std::size_t qtype_slot(unsigned qtype) noexcept {

@@ -21,11 +21,15 @@ class relaxed_counter {
 };
 
 /// The rcodes and query types metrics break down by; anything else counts as "other".
-inline constexpr std::array<std::string_view, 8> rcode_names = {
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"};
+inline constexpr std::array<std::string_view, 9> rcode_names = {"NOERROR",  "FORMERR",   "SERVFAIL",
+                                                                "NXDOMAIN", "NOTIMP",    "REFUSED",
+                                                                "BADVERS",  "BADCOOKIE", "other"};
 inline constexpr std::array<std::string_view, 10> qtype_names = {
     "A", "AAAA", "SOA", "NS", "CNAME", "MX", "TXT", "ANY", "none", "other"};
 inline constexpr std::array<std::string_view, 2> transport_names = {"udp", "tcp"};
+/// Outcomes of a COOKIE option, in guard::cookie_verdict order after `none`.
+inline constexpr std::array<std::string_view, 4> cookie_outcome_names = {"client_only", "invalid",
+                                                                         "valid", "malformed"};
 
 std::size_t rcode_slot(unsigned rcode) noexcept;
 std::size_t qtype_slot(unsigned qtype) noexcept;
@@ -36,6 +40,9 @@ struct query_stats {
              transport_names.size()>
       queries;
   std::array<relaxed_counter, transport_names.size()> dropped;  ///< no response (malformed)
+  relaxed_counter rrl_dropped;  ///< responses the rate limiter withheld
+  relaxed_counter rrl_slipped;  ///< responses the rate limiter cut to TC
+  std::array<relaxed_counter, cookie_outcome_names.size()> cookies;  ///< queries with COOKIE
   relaxed_counter tcp_accepted;
   relaxed_counter tcp_rejected;  ///< over --tcp-max-connections with no idle session to close
   relaxed_counter tcp_evicted;   ///< idle sessions closed to make room at --tcp-max-connections

@@ -12,6 +12,7 @@
 #include "server/core/answer.hpp"
 #include "server/core/balancer.hpp"
 #include "server/core/snapshot_holder.hpp"
+#include "server/guard/rate_limiter.hpp"
 #include "server/net/options.hpp"
 #include "server/net/query_stats.hpp"
 
@@ -24,8 +25,8 @@ class responder {  // one per answering thread; never shared
   responder& operator=(const responder&) = delete;
 
   /// Answers one query into `out` (65535 bytes); shared by UDP and TCP. Returns the response
-  /// length, 0 to drop. Counts it and logs it with --query-log. `client` is only read for
-  /// the query log, so the packet path does no address conversion.
+  /// length, 0 to drop. Counts it and logs it with --query-log. Over UDP, drops datagrams
+  /// from port 0 and applies the rate limiter to clients without a valid server cookie.
   std::size_t handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
                      core::transport t, const sockaddr_storage& client) noexcept;
 
@@ -43,6 +44,7 @@ class responder {  // one per answering thread; never shared
   core::snapshot_reader snapshot_;
   core::balancer balancer_;
   query_stats stats_;
+  guard::slip_counter slip_;
 };
 
 }  // namespace loadns::net

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "server/guard/rate_limiter.hpp"
 #include "server/net/options.hpp"
 #include "server/net/worker.hpp"
 
@@ -27,6 +28,7 @@ class server {
   unsigned tcp_open() const noexcept { return tcp_open_.load(std::memory_order_relaxed); }
 
  private:
+  std::unique_ptr<guard::rate_limiter> limiter_;  ///< before opts_, which points at it
   options opts_;
   const core::snapshot_holder& holder_;
   std::atomic<unsigned> tcp_open_{0};

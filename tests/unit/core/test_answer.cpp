@@ -519,7 +519,7 @@ TEST_CASE("UDP answers over the client's limit are truncated with TC; TCP carrie
   CHECK(small.answer.size() == 3);
 }
 
-TEST_CASE("the per-packet path allocates nothing") {
+TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies included") {
   server s;
   test::query_options edns;
   edns.edns = true;
@@ -533,12 +533,28 @@ TEST_CASE("the per-packet path allocates nothing") {
                                    test::make_query("example.org")};
   for (const auto& q : queries) s.raw(q);  // warm up: the balancer sees the snapshot once
   for (const auto& q : queries) s.raw(q, transport::tcp);
+  // Cookies (RFC 7873): a client cookie alone, and the full cookie the server handed back.
+  const guard::cookie_secrets secrets(guard::cookie_keys{{1, 2, 3}});
+  const bytes address{192, 0, 2, 1};
+  const core::client_info who{address, &secrets, 1559731985};
+  test::query_options with_cookie = edns;
+  with_cookie.options.push_back({10, bytes{1, 2, 3, 4, 5, 6, 7, 8}});
+  const bytes cookie_query = test::make_query("api.example.com", with_cookie);
+  s.length = core::answer(cookie_query, s.out, transport::udp, s.snap.get(), s.bal, s.info, who);
+  with_cookie.options[0].second.assign(s.out.begin() + static_cast<std::ptrdiff_t>(s.length) - 24,
+                                       s.out.begin() + static_cast<std::ptrdiff_t>(s.length));
+  const bytes valid_query = test::make_query("api.example.com", with_cookie);
   const std::size_t before = allocations.load();
   for (int i = 0; i < 100; ++i) {
     for (const auto& q : queries) {
       s.raw(q);
       s.raw(q, transport::tcp);
     }
+    core::answer(cookie_query, s.out, transport::udp, s.snap.get(), s.bal, s.info, who);
+    s.length =
+        core::answer(valid_query, s.out, transport::udp, s.snap.get(), s.bal, s.info, who);
+    CHECK(s.info.cookie == guard::cookie_verdict::valid);
+    core::truncate_to_question(s.out, s.length, s.info);
   }
   CHECK(allocations.load() == before);
 }

@@ -99,6 +99,8 @@ std::string rcode_name(unsigned rcode) {
       return "REFUSED";
     case 16:
       return "BADVERS";
+    case 23:
+      return "BADCOOKIE";  // RFC 7873 8
     default:
       return "RCODE" + std::to_string(rcode);
   }
