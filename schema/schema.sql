@@ -682,13 +682,69 @@ CREATE TRIGGER backends_notify_update AFTER UPDATE ON loadns.backends
 -- The agent's one call
 ------------------------------------------------------------------------------------------
 
+-- Rebalancing (services.rebalance): report() returns how many connections the reporting
+-- backend holds above its share of the service. Share: over the backends in service
+-- (enabled, not draining, healthy, not stale; full ones too), its capacity times the
+-- service's utilisation U = sum(connections) / sum(capacities); a backend without a capacity
+-- counts with the mean capacity of those that have one (1 when none has) times its weight.
+-- Only above 1.05 x its share, then down to its share; at most shed_rate x the seconds since
+-- its previous report (at most stale_after's worth); nothing on a first report. A draining
+-- backend sheds everything at shed_rate.
+
+-- The connections to shed of a backend holding `connections` whose share is `share`
+-- connections, with at most `cap` this time (pure, for tests).
+CREATE FUNCTION loadns.shed_count(connections bigint, share double precision, cap bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE
+        WHEN ((cap > 0) AND ((connections)::double precision > (1.05::double precision * share))) THEN LEAST((floor(((connections)::double precision - share)))::bigint, cap)
+        ELSE (0)::bigint
+    END;
+
+-- What report() returns for backend `backend_id`, just updated, whose previous report was at
+-- `previous_report` (NULL on its first).
+CREATE FUNCTION loadns.connections_to_shed(backend_id bigint, previous_report timestamp with time zone) RETURNS bigint
+    LANGUAGE sql STABLE
+BEGIN ATOMIC
+ WITH me AS (
+          SELECT b.service, b.connections, b.enabled, (b.draining OR b.agent_draining) AS draining,
+             b.agent_healthy, COALESCE(b.capacity, b.agent_capacity) AS capacity, b.weight,
+             s.rebalance, s.shed_rate, s.stale_after
+            FROM (loadns.backends b
+              JOIN loadns.services s ON ((s.name = b.service)))
+           WHERE (b.id = connections_to_shed.backend_id)
+         ), in_service AS (
+          SELECT o.connections, COALESCE(o.capacity, o.agent_capacity) AS capacity, o.weight
+            FROM loadns.backends o,
+             me
+           WHERE ((o.service = me.service) AND o.enabled AND (NOT o.draining) AND (NOT o.agent_draining) AND (o.agent_healthy IS NOT FALSE) AND ((o.reported_at IS NULL) OR ((now() - o.reported_at) <= me.stale_after)))
+         ), equal AS (
+          SELECT COALESCE((avg(in_service.capacity))::double precision, (1)::double precision) AS share
+            FROM in_service
+         ), total AS (
+          SELECT (sum(i.connections))::double precision AS connections,
+             sum(COALESCE((i.capacity)::double precision, (e.share * i.weight))) AS capacity
+            FROM in_service i,
+             equal e
+         )
+  SELECT
+         CASE
+             WHEN ((NOT me.rebalance) OR (NOT me.enabled) OR (connections_to_shed.previous_report IS NULL) OR (me.agent_healthy IS FALSE)) THEN (0)::bigint
+             WHEN me.draining THEN LEAST(me.connections, c.cap)
+             ELSE loadns.shed_count(me.connections, ((COALESCE((me.capacity)::double precision, (e.share * me.weight)) * t.connections) / NULLIF(t.capacity, (0)::double precision)), c.cap)
+         END AS "case"
+    FROM me,
+     equal e,
+     total t,
+     LATERAL ( SELECT (floor(((me.shed_rate)::double precision * LEAST(EXTRACT(epoch FROM (now() - connections_to_shed.previous_report)), EXTRACT(epoch FROM me.stale_after))::double precision)))::bigint AS cap) c;
+END;
+
 -- Registers the backend (enabled) on its first report, then updates what the agent knows:
 -- connections, reported_at (= now(), the database clock), its own draining flag, capacity
 -- and health (agent_draining, agent_capacity, agent_healthy, agent_check), and its addresses
 -- if they moved. enabled, draining, capacity and weight belong to operators and are never
 -- touched. serving_since becomes now() on the first report and on a report after the row
 -- went stale (judged with the service's stale_after now). Returns the number of connections
--- the backend should shed: 0 unless the service rebalances.
+-- the backend should shed (loadns.connections_to_shed()): 0 unless the service rebalances.
 -- A caller other than the schema owner (or a member) or a superuser is refused (42501) for a
 -- service it has no grant for, a row another login or an operator registered, or an address
 -- agent_address_problem() finds fault with; a row it creates is registered_by it.
@@ -706,6 +762,9 @@ DECLARE
     service_stale_after interval;
     service_networks cidr[];
     granted boolean;
+    backend_id bigint;
+    service_rebalances boolean;
+    previous_report timestamp with time zone;
     problem text;
     row_owner name;
     -- The agent's words, only while unhealthy: one line, bounded (people read it in
@@ -719,6 +778,10 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     -- The common case in one statement: a registered row whose report passes every check.
+    -- (`previous` reads the row as it was before this report: the time of its previous one.)
+    WITH previous AS (
+        SELECT p.id, p.reported_at FROM loadns.backends p
+         WHERE p.service = report.service AND p.name = report.name)
     UPDATE loadns.backends b
        SET connections = report.connections,
            agent_capacity = report.capacity,
@@ -730,17 +793,19 @@ BEGIN
            serving_since = CASE WHEN b.reported_at IS NULL OR now() - b.reported_at > s.stale_after
                                 THEN now() ELSE b.serving_since END,
            reported_at = now()
-      FROM loadns.services s
+      FROM loadns.services s, previous
      WHERE b.service = report.service AND b.name = report.name AND s.name = b.service
+       AND previous.id = b.id
        AND (trusted
             OR (b.registered_by = caller
                 AND EXISTS (SELECT 1 FROM loadns.agent_grants g
                              WHERE g.login = caller AND g.service = b.service)
                 AND loadns.agent_address_problem(report.address, s.agent_networks) IS NULL
                 AND (report.second_address IS NULL
-                     OR loadns.agent_address_problem(report.second_address, s.agent_networks) IS NULL)));
+                     OR loadns.agent_address_problem(report.second_address, s.agent_networks) IS NULL)))
+    RETURNING b.id, s.rebalance, previous.reported_at INTO backend_id, service_rebalances, previous_report;
     IF FOUND THEN
-        RETURN 0;
+        RETURN CASE WHEN service_rebalances THEN loadns.connections_to_shed(backend_id, previous_report) ELSE 0 END;
     END IF;
 
     -- A first report, or a refusal: each check in turn, to name the reason.

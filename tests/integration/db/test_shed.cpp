@@ -1,0 +1,176 @@
+// What report() asks a backend to shed when its service rebalances (migrations/0007): the
+// connections above its share of the service (its capacity times the service's utilisation),
+// only beyond a 5% tolerance, at most shed_rate per second since its previous report; a
+// draining backend is emptied at shed_rate; nothing when rebalance is off, on a first report,
+// and never for a backend at or below its share.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tests/support/pg_cluster.hpp"
+
+using loadns::test::pg_cluster;
+
+namespace {
+
+struct fixture {
+  fixture() {
+    pg.create_loadns_database();
+    pg.psql(
+        "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
+        "INSERT INTO loadns.services (name, rebalance, shed_rate, stale_after) VALUES "
+        "('api.example.com', true, 100, '1 hour');");
+  }
+  std::string q(const std::string& sql) const { return pg.psql(sql); }
+  /// Registers backend `name` (its first report: nothing to shed).
+  void add(const std::string& name, long connections, const std::string& capacity = "1000") const {
+    CHECK(q("SELECT loadns.report('api.example.com', '" + name + "', '192.0.2.10', " +
+            std::to_string(connections) + ", " + capacity + ")") == "0");
+  }
+  /// report() of `name` holding `connections`, `seconds` after its previous report (one
+  /// transaction, so the interval is exact); returns what it says to shed.
+  long shed(const std::string& name, long connections, double seconds,
+            const std::string& capacity = "1000", const std::string& rest = "false") const {
+    const auto out = q("BEGIN; UPDATE loadns.backends SET reported_at = now() - interval '" +
+                       std::to_string(seconds) + " seconds' WHERE name = '" + name +
+                       "'; SELECT loadns.report('api.example.com', '" + name +
+                       "', '192.0.2.10', " + std::to_string(connections) + ", " + capacity +
+                       ", " + rest + "); COMMIT;");
+    return std::stol(out);
+  }
+  pg_cluster pg;
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(fixture, "shed_count: the tolerance and the cap") {
+  struct row {
+    long connections;
+    double share;
+    long cap;
+    long shed;
+  };
+  for (const auto& r : {
+           row{100, 100, 1000, 0},     // at its share
+           row{50, 100, 1000, 0},      // below it
+           row{105, 100, 1000, 0},     // within 5%
+           row{106, 100, 1000, 6},     // beyond: down to its share
+           row{1000, 800, 1000, 200},  // the scale-out case
+           row{1000, 800, 150, 150},   // capped
+           row{1000, 800, 0, 0},       // no time since the previous report
+           row{1, 0.5, 10, 0},         // less than one connection above
+           row{10, 0, 5, 5},           // a share of nothing: everything, at the cap
+       }) {
+    CAPTURE(r.connections);
+    CAPTURE(r.share);
+    CAPTURE(r.cap);
+    CHECK(std::stol(q("SELECT loadns.shed_count(" + std::to_string(r.connections) + ", " +
+                      std::to_string(r.share) + ", " + std::to_string(r.cap) + ")")) == r.shed);
+  }
+  // Never more than the excess over the share, never more than the cap, nothing within the
+  // tolerance: over a grid of cases.
+  CHECK(q("SELECT count(*) FROM generate_series(0, 300, 7) c, generate_series(1, 200, 9) share, "
+          "generate_series(0, 120, 13) cap, LATERAL (SELECT loadns.shed_count(c, share, cap) AS s) x "
+          "WHERE x.s < 0 OR x.s > cap OR x.s > greatest(c - share, 0) "
+          "OR (c <= 1.05 * share AND x.s <> 0)") == "0");
+}
+
+TEST_CASE_FIXTURE(fixture, "a fifth backend joins four of 1000: each old one sheds 200, at most "
+                           "shed_rate per second since its previous report") {
+  for (const auto* b : {"b1", "b2", "b3", "b4"}) add(b, 1000);
+  add("b5", 0);
+  CHECK(shed("b5", 0, 2) == 0);      // below its share (800)
+  CHECK(shed("b1", 1000, 2) == 200);  // the mean is 800: 200 above, and 2 s allow 200
+  CHECK(shed("b2", 1000, 1) == 100);  // 1 s allows 100
+  CHECK(shed("b3", 1000, 0.5) == 50);
+  // The agent closed them and their clients reconnected to b5; b1's next report holds its
+  // share: nothing more.
+  q("UPDATE loadns.backends SET connections = 200 WHERE name = 'b5'");
+  CHECK(shed("b1", 800, 2) == 0);
+  // A long silence allows at most stale_after's worth: a report an hour later is a return
+  // from stale, not a licence to close everything at once.
+  q("UPDATE loadns.services SET shed_rate = 1, stale_after = '100 seconds'");
+  CHECK(shed("b4", 1000, 3600) == 100);
+}
+
+TEST_CASE_FIXTURE(fixture, "the 5% tolerance: 1.05 x its share is not shed, above it is") {
+  for (const auto* b : {"b1", "b2", "b3", "b4"}) add(b, 1000);
+  // b1 at 1040 of 4040 total: share 1010, 1040 < 1.05 x 1010 = 1060.5.
+  CHECK(shed("b1", 1040, 5) == 0);
+  // b1 at 1100 of 4100: share 1025, 1100 > 1076.25: down to its share.
+  CHECK(shed("b1", 1100, 5) == 75);
+}
+
+TEST_CASE_FIXTURE(fixture, "shares follow capacities, and a backend without one counts with "
+                           "the mean capacity times its weight") {
+  add("big", 1500, "2000");
+  add("small", 500, "1000");
+  // U = 2000 / 3000: big's share 1333.3, small's 666.7.
+  CHECK(shed("big", 1500, 5, "2000") == 166);
+  CHECK(shed("small", 500, 5) == 0);
+  // A backend without a capacity, weight 2: counted as 2 x 1500 (the mean capacity).
+  add("heavy", 0, "NULL");
+  q("UPDATE loadns.backends SET weight = 2 WHERE name = 'heavy'");
+  // U = 2000 / 6000: big's share 666.7 of its 1500.
+  CHECK(shed("big", 1500, 10, "2000") == 833);
+  CHECK(shed("heavy", 0, 10, "NULL") == 0);
+}
+
+TEST_CASE_FIXTURE(fixture, "only backends in service make the mean; draining ones are emptied "
+                           "at shed_rate") {
+  for (const auto* b : {"b1", "b2", "b3"}) add(b, 1000);
+  add("b4", 0);
+  // Out of service: disabled, stale and unhealthy backends do not pull the mean down.
+  q("UPDATE loadns.backends SET enabled = false WHERE name = 'b4'");
+  CHECK(shed("b1", 1000, 5) == 0);
+  q("UPDATE loadns.backends SET enabled = true, reported_at = now() - interval '2 hours' "
+    "WHERE name = 'b4'");
+  CHECK(shed("b1", 1000, 5) == 0);
+  q("UPDATE loadns.backends SET agent_healthy = false, reported_at = now() WHERE name = 'b4'");
+  CHECK(shed("b1", 1000, 5) == 0);
+  q("UPDATE loadns.backends SET agent_healthy = true WHERE name = 'b4'");
+  CHECK(shed("b1", 1000, 5) == 250);  // now the mean is 750
+
+  // Draining, by the operator or by the agent: everything, at shed_rate.
+  q("UPDATE loadns.backends SET draining = true WHERE name = 'b2'");
+  CHECK(shed("b2", 1000, 2) == 200);
+  CHECK(shed("b2", 150, 2) == 150);
+  q("UPDATE loadns.backends SET draining = false WHERE name = 'b2'");
+  CHECK(shed("b3", 1000, 3, "1000", "true") == 300);
+  // Disabled or unhealthy: nothing (no answers name it; its clients are the operator's call).
+  q("UPDATE loadns.backends SET enabled = false WHERE name = 'b2'");
+  CHECK(shed("b2", 1000, 5) == 0);
+  CHECK(shed("b1", 1000, 5, "1000", "false, false, 'listen: down'") == 0);
+}
+
+TEST_CASE_FIXTURE(fixture, "nothing without rebalance, on a first report, or for a backend at "
+                           "or below its share") {
+  for (const auto* b : {"b1", "b2", "b3", "b4"}) add(b, 1000);
+  add("b5", 0);
+  q("UPDATE loadns.services SET rebalance = false");
+  CHECK(shed("b1", 1000, 5) == 0);
+  q("UPDATE loadns.services SET rebalance = true");
+  // A first report of a crowded newcomer: no previous report, no time to shed in.
+  CHECK(q("SELECT loadns.report('api.example.com', 'b6', '192.0.2.10', 5000, 1000)") == "0");
+  // Uneven loads: every backend asked to shed is above 1.05 x its share, and sheds no more
+  // than down to it.
+  q("UPDATE loadns.backends SET connections = (ARRAY[3000, 1200, 900, 700, 10, 2000])"
+    "[substr(name, 2)::int]");
+  q("UPDATE loadns.services SET shed_rate = 100000");  // no cap in the way
+  long asked = 0;
+  for (int i = 1; i <= 6; ++i) {
+    const auto name = "b" + std::to_string(i);
+    const long c = std::stol(q("SELECT connections FROM loadns.backends WHERE name = '" + name + "'"));
+    const long s = shed(name, c, 100);
+    // The total is 7810 over 6 x 1000: utilisation 1.3017, share 1301.7 each.
+    CAPTURE(name);
+    const auto connections = static_cast<double>(c);
+    if (connections <= 1.05 * 1301.7) {
+      CHECK(s == 0);
+    } else {
+      CHECK(s == static_cast<long>(connections - 7810.0 / 6));
+      ++asked;
+    }
+  }
+  CHECK(asked == 2);
+}
