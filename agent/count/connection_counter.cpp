@@ -31,4 +31,17 @@ count_result connection_counter::count() noexcept {
   return fallback ? fallback : r;
 }
 
+std::error_code connection_counter::listeners(listener_set& into) noexcept {
+  into.reset();
+  if (mode_ == counter_mode::proc) {
+    return proc_.listeners(into);
+  }
+  const std::error_code ec = netlink_.listeners(into);
+  if (!ec || mode_ == counter_mode::netlink) {
+    return ec;
+  }
+  into.reset();
+  return proc_.listeners(into) ? ec : std::error_code{};
+}
+
 }  // namespace loadns::agent

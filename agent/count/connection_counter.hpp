@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "agent/count/count_result.hpp"
+#include "agent/count/listener_set.hpp"
 #include "agent/count/netlink_counter.hpp"
 #include "agent/count/proc_counter.hpp"
 #include "agent/count/socket_filter.hpp"
@@ -25,6 +26,13 @@ class connection_counter {
   /// next count tries netlink again (the result's `method` says which one answered, so the
   /// caller can log the switch once). Forced modes use only their method.
   count_result count() noexcept;
+
+  /// Fills `into` (reset first) with the listeners on the filter's ports, through the same
+  /// method choice as count(): netlink, else /proc in automatic mode.
+  std::error_code listeners(listener_set& into) noexcept;
+
+  /// The netlink side, for shedding (sock_diag only: /proc cannot destroy a socket).
+  [[nodiscard]] netlink_counter& netlink() noexcept { return netlink_; }
 
  private:
   counter_mode mode_;

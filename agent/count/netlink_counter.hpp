@@ -1,8 +1,12 @@
 #pragma once
 // Counts matching ESTABLISHED TCP sockets with NETLINK_SOCK_DIAG dumps, filtered in the kernel
 // by inet_diag bytecode: one dump for both families where the kernel serves it, else one per
-// family. One socket and one receive buffer for the
-// counter's life: a count allocates nothing, whatever the number of sockets.
+// family. One socket and one receive buffer for the counter's life: a count allocates
+// nothing, whatever the number of sockets. The same socket serves the health check's dump of
+// listeners and the shedding's dump and SOCK_DESTROY requests.
+//
+// Replies are taken only from the kernel (sender port id 0), and each request carries a fresh
+// random sequence number, so another local process cannot feed the agent a forged dump.
 
 #include <cstdint>
 #include <span>
@@ -29,6 +33,18 @@ class netlink_counter {
   /// user space only. A kernel without IPv6 counts zero IPv6 sockets.
   count_result count() noexcept;
 
+  /// Hands every LISTEN socket on one of the filter's ports (any local address) to `sink`.
+  /// Walks only the kernel's listening hash: cheap whatever the number of connections.
+  std::error_code listeners(socket_sink& sink) noexcept;
+
+  /// Hands every ESTABLISHED socket the filter matches to `sink` (for shedding).
+  std::error_code established(socket_sink& sink) noexcept;
+
+  /// Closes `s` (from established()) with SOCK_DESTROY: its owner sees ECONNABORTED and the
+  /// peer a reset. EPERM without CAP_NET_ADMIN; EOPNOTSUPP on a kernel built without
+  /// CONFIG_INET_DIAG_DESTROY; ENOENT when the socket is already gone.
+  std::error_code destroy(const diag_socket& s) noexcept;
+
   /// True while the requests carry the kernel filter.
   [[nodiscard]] bool kernel_filter() const noexcept { return !bytecode_.empty(); }
 
@@ -42,8 +58,15 @@ class netlink_counter {
  private:
   std::error_code open() noexcept;
   void close() noexcept;
-  std::error_code dump(std::span<std::uint8_t> request, dump_kind kind,
-                       count_result& into) noexcept;
+  std::error_code send(std::span<std::uint8_t> request, std::uint32_t seq) noexcept;
+  /// Receives one datagram from the kernel into buffer_; datagrams from any other sender
+  /// are dropped. Returns its length in `n`.
+  std::error_code receive(std::size_t& n) noexcept;
+  std::error_code dump(std::span<std::uint8_t> request, dump_kind kind, count_result& into,
+                       socket_sink* sink) noexcept;
+  /// Runs `v4`/`v6`/`all` (one walk where the kernel allows) with a sink.
+  std::error_code dump_both(std::vector<std::uint8_t>& all, std::vector<std::uint8_t>& v4,
+                            std::vector<std::uint8_t>& v6, socket_sink& sink) noexcept;
   count_result count_per_family() noexcept;
   void build_requests();
 
@@ -52,9 +75,11 @@ class netlink_counter {
   std::vector<std::uint8_t> request_v4_;
   std::vector<std::uint8_t> request_v6_;
   std::vector<std::uint8_t> request_all_;
+  std::vector<std::uint8_t> listen_v4_;
+  std::vector<std::uint8_t> listen_v6_;
+  std::vector<std::uint8_t> listen_all_;
   bool single_dump_ = true;
   std::vector<std::uint8_t> buffer_;
-  std::uint32_t seq_ = 0;
   int fd_ = -1;
 };
 

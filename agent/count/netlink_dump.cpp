@@ -26,7 +26,10 @@ static_assert(offsetof(inet_diag_msg, idiag_family) == 0 &&
 static_assert(offsetof(inet_diag_sockid, idiag_sport) == 0 &&
               offsetof(inet_diag_sockid, idiag_dport) == 2 &&
               offsetof(inet_diag_sockid, idiag_src) == 4 &&
-              offsetof(inet_diag_sockid, idiag_dst) == 20);
+              offsetof(inet_diag_sockid, idiag_dst) == 20 &&
+              offsetof(inet_diag_sockid, idiag_if) == 36 &&
+              offsetof(inet_diag_sockid, idiag_cookie) == 40);
+static_assert(offsetof(inet_diag_msg, idiag_inode) == 68);
 static_assert(sizeof(inet_diag_req_v2) == 56);
 static_assert(sizeof(inet_diag_req) == 60);
 static_assert(offsetof(inet_diag_req, id) == 4 && offsetof(inet_diag_req, idiag_states) == 52 &&
@@ -49,7 +52,7 @@ void append(std::vector<std::uint8_t>& out, T v) {
 
 std::vector<std::uint8_t> build_dump_request(ip_family family,
                                              std::span<const std::uint8_t> bytecode,
-                                             std::uint32_t seq) {
+                                             std::uint32_t seq, std::uint32_t states) {
   const std::size_t attr_len = bytecode.empty() ? 0 : align4(sizeof(nlattr) + bytecode.size());
   const std::size_t len = nlmsg_header + sizeof(inet_diag_req_v2) + attr_len;
   std::vector<std::uint8_t> out;
@@ -66,8 +69,8 @@ std::vector<std::uint8_t> build_dump_request(ip_family family,
   append(out, static_cast<std::uint8_t>(IPPROTO_TCP));
   // idiag_ext 0: no extensions (no tcp_info, no meminfo) keeps each message at 72 bytes.
   append(out, std::uint8_t{0});
-  append(out, std::uint8_t{0});                                    // pad
-  append(out, static_cast<std::uint32_t>(1U << TCP_ESTABLISHED));  // idiag_states
+  append(out, std::uint8_t{0});  // pad
+  append(out, states);           // idiag_states
   out.resize(out.size() + sizeof(inet_diag_sockid), 0);  // id all zero: a dump, not a lookup
 
   if (!bytecode.empty()) {
@@ -80,7 +83,7 @@ std::vector<std::uint8_t> build_dump_request(ip_family family,
 }
 
 std::vector<std::uint8_t> build_all_families_request(std::span<const std::uint8_t> bytecode,
-                                                     std::uint32_t seq) {
+                                                     std::uint32_t seq, std::uint32_t states) {
   const std::size_t attr_len = bytecode.empty() ? 0 : align4(sizeof(nlattr) + bytecode.size());
   const std::size_t len = nlmsg_header + sizeof(inet_diag_req) + attr_len;
   std::vector<std::uint8_t> out;
@@ -99,8 +102,8 @@ std::vector<std::uint8_t> build_all_families_request(std::span<const std::uint8_
   append(out, std::uint8_t{0});                     // idiag_dst_len
   append(out, std::uint8_t{0});                     // idiag_ext: none
   out.resize(out.size() + sizeof(inet_diag_sockid), 0);
-  append(out, static_cast<std::uint32_t>(1U << TCP_ESTABLISHED));  // idiag_states
-  append(out, std::uint32_t{0});                                   // idiag_dbs
+  append(out, states);           // idiag_states
+  append(out, std::uint32_t{0});  // idiag_dbs
 
   if (!bytecode.empty()) {
     append(out, static_cast<std::uint16_t>(sizeof(nlattr) + bytecode.size()));
@@ -117,8 +120,35 @@ void set_request_seq(std::span<std::uint8_t> request, std::uint32_t seq) noexcep
   }
 }
 
+namespace {
+
+// Counts ESTABLISHED sockets that match a filter: the counter's sink.
+class matching_sink final : public socket_sink {
+ public:
+  explicit matching_sink(const socket_filter& filter) noexcept : filter_(filter) {}
+  void on_socket(const diag_socket& s) noexcept override {
+    if (s.state == tcp_state_established && filter_.matches(s.family, s.local_port, s.local)) {
+      ++matched;
+    }
+  }
+  std::uint64_t matched = 0;
+
+ private:
+  const socket_filter& filter_;
+};
+
+}  // namespace
+
 dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint32_t seq,
                                const socket_filter& filter, dump_kind kind) noexcept {
+  matching_sink sink(filter);
+  dump_chunk result = parse_dump_datagram(datagram, seq, sink, kind);
+  result.matched = sink.matched;
+  return result;
+}
+
+dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint32_t seq,
+                               socket_sink& sink, dump_kind kind) noexcept {
   const std::uint16_t socket_type =
       kind == dump_kind::by_family ? SOCK_DIAG_BY_FAMILY : TCPDIAG_GETSOCK;
   dump_chunk result;
@@ -141,29 +171,30 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
     }
 
     if (type == socket_type) {
+      diag_socket s;
       const std::uint8_t family = payload.u8();
-      const std::uint8_t state = payload.u8();
+      s.state = payload.u8();
       payload.skip(2);  // timer, retrans
-      const std::uint16_t sport = payload.u16_be();
-      payload.skip(2);  // dport
-      std::array<std::uint8_t, 16> src{};
-      payload.bytes(src.data(), src.size());
-      payload.skip(sizeof(inet_diag_msg) - 4 - 4 - 16);  // dst .. inode: must be present
+      s.local_port = payload.u16_be();
+      s.remote_port = payload.u16_be();
+      payload.bytes(s.local.data(), s.local.size());
+      payload.bytes(s.remote.data(), s.remote.size());
+      s.interface = payload.u32_host();
+      const std::uint32_t cookie_low = payload.u32_host();
+      const std::uint32_t cookie_high = payload.u32_host();
+      s.cookie = (std::uint64_t{cookie_high} << 32) | cookie_low;
+      payload.skip(4 * 4);  // expires, rqueue, wqueue, uid
+      s.inode = payload.u32_host();
       if (!payload.ok()) {
         result.status = dump_status::malformed;
         return result;
       }
       ++result.sockets;
-      if (state != TCP_ESTABLISHED) {
-        continue;
-      }
       if (family != AF_INET && family != AF_INET6) {
         continue;
       }
-      const ip_family fam = family == AF_INET ? ip_family::v4 : ip_family::v6;
-      if (filter.matches(fam, sport, src)) {
-        ++result.matched;
-      }
+      s.family = family == AF_INET ? ip_family::v4 : ip_family::v6;
+      sink.on_socket(s);
       continue;
     }
     switch (type) {
@@ -199,6 +230,55 @@ dump_chunk parse_dump_datagram(std::span<const std::uint8_t> datagram, std::uint
     result.status = dump_status::malformed;  // a torn header
   }
   return result;
+}
+
+std::vector<std::uint8_t> build_destroy_request(const diag_socket& s, std::uint32_t seq) {
+  const std::size_t len = nlmsg_header + sizeof(inet_diag_req_v2);
+  std::vector<std::uint8_t> out;
+  out.reserve(len);
+  append(out, static_cast<std::uint32_t>(len));
+  append(out, static_cast<std::uint16_t>(SOCK_DESTROY));
+  append(out, static_cast<std::uint16_t>(NLM_F_REQUEST | NLM_F_ACK));
+  append(out, seq);
+  append(out, std::uint32_t{0});
+
+  append(out, static_cast<std::uint8_t>(s.family == ip_family::v4 ? AF_INET : AF_INET6));
+  append(out, static_cast<std::uint8_t>(IPPROTO_TCP));
+  append(out, std::uint8_t{0});                            // idiag_ext
+  append(out, std::uint8_t{0});                            // pad
+  append(out, static_cast<std::uint32_t>(1U << s.state));  // idiag_states
+  // inet_diag_sockid: ports in network order, addresses as the dump gave them.
+  append(out, static_cast<std::uint8_t>(s.local_port >> 8));
+  append(out, static_cast<std::uint8_t>(s.local_port & 0xff));
+  append(out, static_cast<std::uint8_t>(s.remote_port >> 8));
+  append(out, static_cast<std::uint8_t>(s.remote_port & 0xff));
+  out.insert(out.end(), s.local.begin(), s.local.end());
+  out.insert(out.end(), s.remote.begin(), s.remote.end());
+  append(out, s.interface);
+  append(out, static_cast<std::uint32_t>(s.cookie & 0xffffffffU));
+  append(out, static_cast<std::uint32_t>(s.cookie >> 32));
+  return out;
+}
+
+int parse_ack(std::span<const std::uint8_t> datagram, std::uint32_t seq) noexcept {
+  std::size_t at = 0;
+  while (datagram.size() - at >= nlmsg_header) {
+    byte_reader header(datagram.subspan(at, nlmsg_header));
+    const std::uint32_t len = header.u32_host();
+    const std::uint16_t type = header.u16_host();
+    header.skip(2);
+    const std::uint32_t msg_seq = header.u32_host();
+    if (len < nlmsg_header || len > datagram.size() - at) {
+      return -1;
+    }
+    byte_reader payload(datagram.subspan(at + nlmsg_header, len - nlmsg_header));
+    at += align4(len) < datagram.size() - at ? align4(len) : datagram.size() - at;
+    if (msg_seq == seq && type == NLMSG_ERROR) {
+      const std::int32_t err = payload.i32_host();
+      return payload.ok() ? -err : -1;
+    }
+  }
+  return -1;
 }
 
 }  // namespace loadns::agent

@@ -40,7 +40,7 @@ proc_counter::proc_counter(socket_filter filter, const std::string& proc_net)
       buffer_(read_buffer) {}
 
 std::error_code proc_counter::read_file(const std::string& path, ip_family family,
-                                        count_result& into) noexcept {
+                                        count_result& into, listener_set* listen) noexcept {
   const fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     return {errno, std::generic_category()};
@@ -69,11 +69,11 @@ std::error_code proc_counter::read_file(const std::string& path, ip_family famil
       }
       continue;
     }
-    count_proc_tcp_lines(text.substr(0, last_nl + 1), family, filter_, counts);
+    count_proc_tcp_lines(text.substr(0, last_nl + 1), family, filter_, counts, listen);
     filled -= last_nl + 1;
     std::memmove(buffer_.data(), buffer_.data() + last_nl + 1, filled);
   }
-  count_proc_tcp_lines(std::string_view(buffer_.data(), filled), family, filter_, counts);
+  count_proc_tcp_lines(std::string_view(buffer_.data(), filled), family, filter_, counts, listen);
   if (counts.malformed != 0) {
     return make_error_code(std::errc::bad_message);
   }
@@ -95,6 +95,19 @@ count_result proc_counter::count() noexcept {
     }
   }
   return result;
+}
+
+std::error_code proc_counter::listeners(listener_set& into) noexcept {
+  count_result ignored;
+  if (auto ec = read_file(tcp_path_, ip_family::v4, ignored, &into)) {
+    return ec;
+  }
+  if (auto ec = read_file(tcp6_path_, ip_family::v6, ignored, &into)) {
+    if (ec != std::errc::no_such_file_or_directory) {
+      return ec;
+    }
+  }
+  return {};
 }
 
 }  // namespace loadns::agent

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/count/count_result.hpp"
+#include "agent/count/listener_set.hpp"
 #include "agent/count/socket_filter.hpp"
 
 namespace loadns::agent {
@@ -21,8 +22,13 @@ class proc_counter {
   /// missing tcp, an I/O error or a malformed line is an error (EBADMSG for the latter).
   count_result count() noexcept;
 
+  /// Notes every LISTEN socket of both files in `into` (which the caller has reset).
+  std::error_code listeners(listener_set& into) noexcept;
+
  private:
-  std::error_code read_file(const std::string& path, ip_family family, count_result& into) noexcept;
+  /// Counts into `into`, or, with `listen` set, notes listeners there instead.
+  std::error_code read_file(const std::string& path, ip_family family, count_result& into,
+                            listener_set* listen = nullptr) noexcept;
 
   socket_filter filter_;
   std::string tcp_path_;

@@ -118,7 +118,7 @@ std::optional<proc_tcp_entry> parse_proc_tcp_line(std::string_view line,
 }
 
 void count_proc_tcp_lines(std::string_view text, ip_family family, const socket_filter& filter,
-                          proc_tcp_counts& counts) noexcept {
+                          proc_tcp_counts& counts, listener_set* listen) noexcept {
   while (!text.empty()) {
     const std::size_t nl = text.find('\n');
     const std::string_view line = text.substr(0, nl);
@@ -135,6 +135,9 @@ void count_proc_tcp_lines(std::string_view text, ip_family family, const socket_
       continue;
     }
     ++counts.sockets;
+    if (listen != nullptr) {
+      listen->note(family, entry->state, entry->local_port, entry->local);
+    }
     if (entry->state == tcp_established &&
         filter.matches(family, entry->local_port, entry->local)) {
       ++counts.matched;

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "agent/count/ip_address.hpp"
+#include "agent/count/listener_set.hpp"
 #include "agent/count/socket_filter.hpp"
 
 namespace loadns::agent {
@@ -36,7 +37,8 @@ struct proc_tcp_counts {
 
 /// Adds the lines of `text` to `counts`. `text` must hold whole lines: the reader keeps a
 /// partial last line for the next call. A final line without '\n' is parsed as a line.
+/// With `listen` set, each parsed line is also handed to it (the listen health check).
 void count_proc_tcp_lines(std::string_view text, ip_family family, const socket_filter& filter,
-                          proc_tcp_counts& counts) noexcept;
+                          proc_tcp_counts& counts, listener_set* listen = nullptr) noexcept;
 
 }  // namespace loadns::agent
