@@ -8,6 +8,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/cli_environment.hpp"
 #include "common/duration.hpp"
 
 namespace loadns::agent {
@@ -32,21 +33,31 @@ const CLI::Validator ip_validator(
     },
     "IP");
 
+const CLI::Validator check_validator(
+    [](std::string& text) -> std::string {
+      std::string error;
+      return parse_check(text, error) ? std::string() : error;
+    },
+    "MODE");
+
 }  // namespace
 
-parse_result parse_config(int argc, const char* const* argv, const char* env_db,
+parse_result parse_config(int argc, const char* const* argv, const char* const* env,
                           const std::string& host_name) {
   parse_result result;
   CLI::App app{
       "loadns-agent: counts this backend's established TCP connections (netlink sock_diag, "
-      "falling back to /proc/net/tcp) and reports them to the loadns database every interval.",
+      "falling back to /proc/net/tcp), checks the service's health, and reports both to the "
+      "loadns database.\nEvery flag can also be set by the LOADNS_* variable shown beside it "
+      "(flags win); an unknown LOADNS_* variable is an error.",
       "loadns-agent"};
   app.set_version_flag("--version", std::string("loadns-agent ") + LOADNS_VERSION);
+  app.get_formatter()->column_width(34);
 
-  std::string db = env_db != nullptr ? env_db : "";
+  std::string db;
   std::string service;
   std::string name = host_name;
-  std::string address;
+  std::vector<std::string> addresses;
   std::vector<int> ports;
   std::string local_address;
   std::string interval = "2s";
@@ -54,24 +65,35 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
   bool no_drain = false;
   std::string counter = "auto";
   std::string log_level = "info";
+  std::string check = "listen";
+  std::string check_interval = "250ms";
+  std::string check_timeout = "1s";
+  unsigned fall = 2;
+  unsigned rise = 2;
+  std::string sql_timeout = "5s";
+  std::string on_shed;
+  std::string shed = "off";
 
-  auto* db_opt = app.add_option("--db", db,
-                                "libpq conninfo or postgresql:// URI of the loadns database "
-                                "(default: $LOADNS_DB)");
-  if (env_db == nullptr || *env_db == '\0') {
-    db_opt->required();
-  }
+  app.add_option("--db", db,
+                 "libpq conninfo or postgresql:// URI of the loadns database (the primary)")
+      ->required();
   app.add_option("--service", service, "balanced name this backend serves (api.example.com)")
       ->required();
-  app.add_option("--address", address, "address DNS answers give for this backend")
+  app.add_option("--address", addresses,
+                 "address DNS answers give for this backend; once per family for a dual-stack "
+                 "host (comma-separated in the variable)")
       ->required()
+      ->delimiter(',')
       ->check(ip_validator);
-  app.add_option("--port", ports, "local port whose established connections count (repeatable)")
+  app.add_option("--port", ports,
+                 "local port whose established connections count (repeatable; comma-separated "
+                 "in the variable)")
       ->required()
+      ->delimiter(',')
       ->check(CLI::Range(1, 65535));
   app.add_option("--local-address", local_address, "count only connections to this local address")
       ->check(ip_validator);
-  app.add_option("--interval", interval, "time between reports")
+  app.add_option("--interval", interval, "time between load reports")
       ->capture_default_str()
       ->check(duration_validator);
   auto* capacity_opt =
@@ -81,6 +103,38 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
       ->capture_default_str();
   app.add_flag("--no-drain-on-exit", no_drain,
                "on SIGTERM/SIGINT exit without reporting draining = true");
+  app.add_option("--check", check,
+                 "health check: listen (something listens on every --port), tcp (connect to "
+                 "--address), http://HOST:PORT/PATH (2xx), exec:COMMAND (exit 0) or none")
+      ->capture_default_str()
+      ->check(check_validator);
+  app.add_option("--check-interval", check_interval, "time between health checks")
+      ->capture_default_str()
+      ->check(duration_validator);
+  app.add_option("--check-timeout", check_timeout, "time a tcp, http or exec check may take")
+      ->capture_default_str()
+      ->check(duration_validator);
+  app.add_option("--fall", fall, "consecutive failed checks before unhealthy")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 100U));
+  app.add_option("--rise", rise, "consecutive good checks before healthy again")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 100U));
+  app.add_option("--sql-timeout", sql_timeout,
+                 "statement and lock timeout of the agent's SQL (keep it under half the "
+                 "service manager's stop timeout)")
+      ->capture_default_str()
+      ->check(duration_validator);
+  app.add_option("--on-shed", on_shed,
+                 "command run (sh -c) when report() asks to shed connections; the count is in "
+                 "LOADNS_SHED");
+  app.add_option("--shed", shed,
+                 "off, or destroy: close that many of the newest connections (sock_diag "
+                 "SOCK_DESTROY, needs CAP_NET_ADMIN)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"off", "destroy"}))
+      // Not LOADNS_SHED: that name carries the count to the --on-shed command.
+      ->envname("LOADNS_SHED_ACTION");
   app.add_option("--counter", counter, "how to count: netlink, proc, or auto (netlink, else proc)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "netlink", "proc"}));
@@ -88,16 +142,22 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
-  // A flag given twice takes its last value, so wrappers can append overrides; --port adds up.
+  // Every flag has its variable (flags win). A flag given twice takes its last value, so
+  // wrappers can append overrides; --port and --address add up.
   for (auto* opt : app.get_options()) {
-    if (opt->get_name() != "--port") {
+    if (opt->get_name() != "--port" && opt->get_name() != "--address") {
       opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     }
   }
+  bind_environment(app);
+  capacity_opt->default_str("");  // no capacity unless given, not 0
 
   std::ostringstream out;
   std::ostringstream err;
   try {
+    if (std::string unknown = check_environment(app, env); !unknown.empty()) {
+      throw CLI::ValidationError(unknown);
+    }
     app.parse(argc, argv);
     if (db.empty()) {
       throw CLI::ValidationError("--db", "empty conninfo");
@@ -107,6 +167,12 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
     }
     if (name.empty()) {
       throw CLI::ValidationError("--name", "empty name (and no host name)");
+    }
+    if (addresses.size() > 2 ||
+        (addresses.size() == 2 &&
+         ip_address::parse(addresses[0])->family == ip_address::parse(addresses[1])->family)) {
+      throw CLI::ValidationError(
+          "--address", "at most one address per family (an IPv4 and an IPv6 address)");
     }
     std::string error;
     auto info = make_conninfo(db, error);
@@ -127,7 +193,10 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
   config& c = result.cfg;
   c.service = service;
   c.name = name;
-  c.address = *ip_address::parse(address);
+  c.address = *ip_address::parse(addresses[0]);
+  if (addresses.size() == 2) {
+    c.second_address = ip_address::parse(addresses[1]);
+  }
   for (const int p : ports) {
     c.filter.ports.push_back(static_cast<std::uint16_t>(p));
   }
@@ -141,6 +210,15 @@ parse_result parse_config(int argc, const char* const* argv, const char* env_db,
   c.drain_on_exit = !no_drain;
   c.counter = *parse_counter_mode(counter);
   c.log_level = log_level;
+  std::string ignored;
+  c.check = *parse_check(check, ignored);
+  c.check_interval = *parse_duration(check_interval);
+  c.check_timeout = *parse_duration(check_timeout);
+  c.fall = fall;
+  c.rise = rise;
+  c.sql_timeout = *parse_duration(sql_timeout);
+  c.on_shed = on_shed;
+  c.shed = shed == "destroy" ? shed_action::destroy : shed_action::off;
   result.what = parse_result::action::run;
   return result;
 }

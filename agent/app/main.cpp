@@ -14,6 +14,8 @@
 #include "agent/app/config.hpp"
 #include "agent/app/signals.hpp"
 
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not in a header
+
 namespace {
 
 std::string host_name() {
@@ -40,9 +42,8 @@ int main(int argc, char** argv) {
     // Before anything else: the signal mask is inherited by every thread started later.
     stop_signals signals;
 
-    // Single-threaded here: getenv cannot race a setenv.
-    const char* env_db = std::getenv("LOADNS_DB");  // NOLINT(concurrency-mt-unsafe)
-    const parse_result parsed = parse_config(argc, argv, env_db, host_name());
+    // Single-threaded here: reading the environment cannot race a setenv.
+    const parse_result parsed = parse_config(argc, argv, environ, host_name());
     if (parsed.what == parse_result::action::exit) {
       std::fputs(parsed.output.c_str(), parsed.exit_code == 0 ? stdout : stderr);
       return parsed.exit_code;
@@ -55,11 +56,14 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
 
     spdlog::info(
-        "loadns-agent {} for service {} as {} ({}): ports {}{}{}, every {} ms, database {}",
-        LOADNS_VERSION, cfg.service, cfg.name, cfg.address.to_string(), ports_text(cfg.filter),
+        "loadns-agent {} for service {} as {} ({}{}{}): ports {}{}{}, every {} ms, check {} every "
+        "{} ms (fall {}, rise {}), database {}",
+        LOADNS_VERSION, cfg.service, cfg.name, cfg.address.to_string(),
+        cfg.second_address ? ", " : "",
+        cfg.second_address ? cfg.second_address->to_string() : "", ports_text(cfg.filter),
         cfg.filter.local_address ? " on " : "",
         cfg.filter.local_address ? cfg.filter.local_address->to_string() : "", cfg.interval.count(),
-        cfg.db.redacted);
+        cfg.check.text(), cfg.check_interval.count(), cfg.fall, cfg.rise, cfg.db.redacted);
     return run_agent(cfg, signals);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "loadns-agent: %s\n", e.what());

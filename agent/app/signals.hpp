@@ -18,6 +18,10 @@ class stop_signals {
   /// Waits until `deadline` or a stop signal. Returns the signal number, or 0 at the deadline.
   int wait_until(std::chrono::steady_clock::time_point deadline) noexcept;
 
+  /// The signalfd: readable while a stop signal is pending (the reporter polls it to cancel
+  /// a blocked call; only wait_until() reads it).
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
  private:
   int fd_ = -1;
 };
