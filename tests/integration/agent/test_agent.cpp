@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/agent/agent_harness.hpp"
 #include "tests/integration/agent/loopback_load.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/pg_cluster.hpp"
@@ -27,128 +28,11 @@ using loadns::test::eventually;
 using loadns::test::pg_cluster;
 using loadns::test::tcp_listener;
 
+using namespace loadns::test::agent;
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-constexpr auto interval = 300ms;
-const std::string interval_flag = "300ms";
-
-// A running loadns-agent; stderr goes to a file the test reads. Killed if still running at the
-// end of the test.
-class agent_process {
- public:
-  explicit agent_process(const std::vector<std::string>& args) {
-    static int serial = 0;
-    log_path_ = std::filesystem::temp_directory_path() /
-                ("loadns-agent-test-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(++serial) + ".log");
-    std::vector<std::string> argv{LOADNS_AGENT_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      const int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      std::vector<char*> cargs;
-      for (auto& a : argv) cargs.push_back(a.data());
-      cargs.push_back(nullptr);
-      ::execv(cargs[0], cargs.data());
-      ::_exit(127);
-    }
-  }
-  ~agent_process() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    std::error_code ec;
-    std::filesystem::remove(log_path_, ec);
-  }
-  agent_process(const agent_process&) = delete;
-  agent_process& operator=(const agent_process&) = delete;
-
-  [[nodiscard]] bool running() {
-    if (exited_) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      exited_ = true;
-      status_ = status;
-      return false;
-    }
-    return true;
-  }
-  void signal(int sig) const { ::kill(pid_, sig); }
-  /// The exit code, or -1 if it did not exit within `timeout` (or died of a signal).
-  int wait_exit(std::chrono::milliseconds timeout) {
-    if (!eventually(timeout, [&] { return !running(); })) return -1;
-    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-  [[nodiscard]] std::string log() const {
-    std::ifstream in(log_path_);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-
- private:
-  std::filesystem::path log_path_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = 0;
-};
-
-std::size_t occurrences(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
-  return n;
-}
-
-struct database {
-  pg_cluster pg;
-  database() {
-    pg.create_loadns_database();
-    pg.psql(
-        "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', "
-        "ARRAY['ns1.example.com']);"
-        "INSERT INTO loadns.services (name) VALUES ('api.example.com');"
-        "INSERT INTO loadns.agent_grants (login, service) VALUES ('agent', 'api.example.com');");
-  }
-  // One value (psql -At), or what went wrong.
-  [[nodiscard]] std::string query(const std::string& sql) const {
-    try {
-      std::string out = pg.psql(sql);
-      while (!out.empty() && out.back() == '\n') out.pop_back();
-      return out;
-    } catch (const std::exception& e) {
-      return std::string("(psql failed: ") + e.what() + ")";
-    }
-  }
-  // "connections|draining|state" of the backend, or "" while it is not registered.
-  [[nodiscard]] std::string backend(const std::string& name) const {
-    return query(
-        "SELECT connections || '|' || draining || '|' || state FROM loadns.backend_status "
-        "WHERE service = 'api.example.com' AND name = '" +
-        name + "'");
-  }
-  [[nodiscard]] std::vector<std::string> agent_args(const std::string& name, std::uint16_t port,
-                                                    std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a{"--db",       pg.conninfo("loadns", "agent"),
-                               "--service",  "api.example.com",
-                               "--address",  "192.0.2.10",
-                               "--port",     std::to_string(port),
-                               "--name",     name,
-                               "--interval", interval_flag};
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  }
-};
-
-std::string row(long connections, bool draining = false, const char* state = "serving") {
-  return std::to_string(connections) + (draining ? "|true|" : "|false|") + state;
-}
 
 }  // namespace
 
