@@ -77,7 +77,7 @@ TEST_CASE(
   const auto agent_port = free_port();
   agent_process agent({"--db", w.pg.conninfo("loadns", "agent"), "--service", "api.example.com",
                        "--address", "192.0.2.10", "--port", std::to_string(agent_port), "--name",
-                       "b1", "--interval", "300ms"});
+                       "b1", "--interval", "300ms", "--check", "none"});
   REQUIRE_MESSAGE(eventually(10s,
                              [&] {
                                return w.pg.psql(

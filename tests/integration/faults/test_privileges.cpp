@@ -175,7 +175,7 @@ TEST_CASE_FIXTURE(fixture,
   server_process server(server_options_for(pg.conninfo("loadns", "server")));
   agent_process agent({"--db", pg.conninfo("loadns", "agent"), "--service", "api.example.com",
                        "--address", "192.0.2.10", "--port", std::to_string(free_port()), "--name",
-                       "b1", "--interval", "300ms", "--capacity", "1000"});
+                       "b1", "--interval", "300ms", "--capacity", "1000", "--check", "none"});
   const std::string first = pg.psql("SELECT now()");
   // Two reports after the server is up, each polled.
   REQUIRE_MESSAGE(eventually(10s,

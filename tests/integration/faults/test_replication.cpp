@@ -44,7 +44,7 @@ TEST_CASE(
   // The agent is given the same two hosts, standby first, and finds the writable one.
   agent_process agent({"--db", hosts + " user=agent target_session_attrs=read-write", "--service",
                        "api.example.com", "--address", "192.0.2.10", "--port",
-                       std::to_string(free_port()), "--name", "b1", "--interval", "300ms"});
+                       std::to_string(free_port()), "--name", "b1", "--interval", "300ms", "--check", "none"});
   const bool agent_reports_via_standby = eventually(10s, [&] {
     return standby.psql(
                "SELECT reported_at IS NOT NULL FROM loadns.backends "
