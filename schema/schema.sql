@@ -940,3 +940,32 @@ GRANT USAGE ON SCHEMA loadns TO loadns_agent, loadns_server;
 GRANT EXECUTE ON FUNCTION loadns.report(text, text, inet, bigint, bigint, boolean, boolean, text, inet) TO loadns_agent;
 GRANT SELECT ON loadns.zones, loadns.services, loadns.backends, loadns.records,
     loadns.backend_status, loadns.schema_migrations TO loadns_server;
+
+------------------------------------------------------------------------------------------
+-- shared_answers: answer counts shared by every nameserver (migration 0008). Each
+-- loadns-server writes the answers it gave each backend per flush period (at most 4 a
+-- second) and reads the others', so that least_load counts every server's answers since a
+-- backend's report. Rows age out after 30 s (60 s for a server that stopped).
+------------------------------------------------------------------------------------------
+
+CREATE TABLE loadns.shared_answers (
+    server text NOT NULL,
+    flush bigint NOT NULL,
+    backend_id bigint NOT NULL,
+    answers integer NOT NULL,
+    flushed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT shared_answers_pkey PRIMARY KEY (server, flush, backend_id),
+    CONSTRAINT shared_answers_answers_positive CHECK ((answers > 0)),
+    CONSTRAINT shared_answers_flush_positive CHECK ((flush > 0))
+);
+
+CREATE INDEX shared_answers_flushed_at ON loadns.shared_answers USING btree (flushed_at);
+
+COMMENT ON TABLE loadns.shared_answers IS 'Answers each loadns-server gave each backend per flush period (written by loadns_server only), so that every server predicts load with every server''s answers.';
+COMMENT ON COLUMN loadns.shared_answers.server IS 'The writing server: host name and a random id per process.';
+COMMENT ON COLUMN loadns.shared_answers.flush IS 'The writer''s flush number, increasing; readers ask for newer ones.';
+COMMENT ON COLUMN loadns.shared_answers.backend_id IS 'loadns.backends.id (no foreign key: a deleted backend''s rows age out).';
+COMMENT ON COLUMN loadns.shared_answers.answers IS 'Answers given to the backend in the flush period that ended at flushed_at.';
+COMMENT ON COLUMN loadns.shared_answers.flushed_at IS 'End of the flush period, on the database''s clock.';
+
+GRANT SELECT, INSERT, DELETE ON loadns.shared_answers TO loadns_server;

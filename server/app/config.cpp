@@ -78,6 +78,11 @@ parse_result parse_command_line(int argc, char** argv) {
       ->envname("LOADNS_LISTEN")
       ->delimiter(',')
       ->check(CLI::Validator(check_listen, "ADDR:PORT"));
+  cli.add_option("--share-db", cfg.share_conninfo,
+                 "where this server shares its answer counts with the zone's other servers "
+                 "and reads theirs (loadns.shared_answers): the primary when --db is a standby; "
+                 "default --db; 'off' shares nothing")
+      ->envname("LOADNS_SHARE_DB");
   cli.add_option("--threads", cfg.threads,
                  "workers, each with its own SO_REUSEPORT sockets: a thread per UDP socket and "
                  "one for TCP")
@@ -140,6 +145,8 @@ parse_result parse_command_line(int argc, char** argv) {
   cfg.poll_interval = *parse_duration(poll);
   cfg.tcp_idle_timeout = *parse_duration(idle);
   if (!metrics.empty()) cfg.metrics_listen = parse_listen_address(metrics);
+  if (cfg.share_conninfo.empty()) cfg.share_conninfo = cfg.conninfo;
+  if (cfg.share_conninfo == "off") cfg.share_conninfo.clear();
   cfg.default_listen = listen.empty();
   if (cfg.default_listen) listen = {"0.0.0.0:53", "[::]:53"};
   for (const auto& l : listen) cfg.listen.push_back(*parse_listen_address(l));

@@ -21,6 +21,8 @@ enum class command { serve, migrate, check_config };
 struct server_config {
   command cmd = command::serve;
   std::string conninfo;
+  /// Where answer counts are shared with the zone's other servers; empty: not shared.
+  std::string share_conninfo;
   std::vector<listen_address> listen;
   bool default_listen = true;  ///< listen was not given: a missing IPv6 stack is not fatal
   unsigned threads = 1;

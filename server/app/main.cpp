@@ -17,6 +17,7 @@
 #include "server/core/snapshot_holder.hpp"
 #include "server/db/migrate.hpp"
 #include "server/db/refresher.hpp"
+#include "server/db/sharer.hpp"
 #include "server/metrics/collector.hpp"
 #include "server/metrics/http_server.hpp"
 #include "server/net/server.hpp"
@@ -110,9 +111,17 @@ int run_server(const app::server_config& cfg) {
   dns.start(cfg.default_listen);
 
   db::refresher refresher({cfg.conninfo, cfg.poll_interval}, snapshots, counters);
+  // The other nameservers' answers count in this one's predictions (server/db/sharer.hpp).
+  std::optional<db::sharer> sharer;
+  if (!cfg.share_conninfo.empty()) {
+    db::sharer_options share;
+    share.conninfo = cfg.share_conninfo;
+    sharer.emplace(std::move(share), snapshots);
+  }
   std::optional<metrics::http_server> metrics_endpoint;
   if (cfg.metrics_listen) {
-    const metrics::sources sources{dns, snapshots, refresher.stats()};
+    const metrics::sources sources{dns, snapshots, refresher.stats(),
+                                   sharer ? &sharer->stats() : nullptr};
     metrics_endpoint.emplace(
         asio::ip::tcp::endpoint(asio::ip::make_address(cfg.metrics_listen->host),
                                 cfg.metrics_listen->port),
@@ -122,12 +131,14 @@ int run_server(const app::server_config& cfg) {
   }
   // Queries get SERVFAIL until the first snapshot arrives; never block them on the database.
   refresher.start();
+  if (sharer) sharer->start();
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   if (metrics_endpoint) metrics_endpoint->stop();
   dns.stop();
+  if (sharer) sharer->stop();
   refresher.stop();
   spdlog::info("stopped");
   return EXIT_SUCCESS;

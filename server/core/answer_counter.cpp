@@ -140,14 +140,25 @@ struct counter_registry::slab {
 };
 
 std::shared_ptr<answer_counter> counter_registry::get(std::int64_t backend_id) {
-  auto& slot = counters_[backend_id];
+  return get_in(counters_, backend_id);
+}
+
+std::shared_ptr<answer_counter> counter_registry::get_shared(std::int64_t backend_id) {
+  return get_in(shared_, backend_id);
+}
+
+std::shared_ptr<answer_counter> counter_registry::get_in(counter_map& map,
+                                                         std::int64_t backend_id) {
+  auto& slot = map[backend_id];
   if (!slot) {
-    if (!slab_ || slab_->used == slab::size) slab_ = std::make_shared<slab>();
-    const std::size_t i = slab_->used;
-    auto* counter = new (slab_->storage.data() + i * sizeof(answer_counter))
-        answer_counter(&slab_->rings[i], slab::size);
-    ++slab_->used;
-    slot = std::shared_ptr<answer_counter>(slab_, counter);
+    // Each map fills slabs of its own, so that a pick's own counters stay side by side.
+    auto& current = &map == &shared_ ? shared_slab_ : slab_;
+    if (!current || current->used == slab::size) current = std::make_shared<slab>();
+    const std::size_t i = current->used;
+    auto* counter = new (current->storage.data() + i * sizeof(answer_counter))
+        answer_counter(&current->rings[i], slab::size);
+    ++current->used;
+    slot = std::shared_ptr<answer_counter>(current, counter);
   }
   return slot;
 }
@@ -155,6 +166,7 @@ std::shared_ptr<answer_counter> counter_registry::get(std::int64_t backend_id) {
 void counter_registry::retain(std::span<const std::int64_t> live_ids) {
   const std::unordered_set<std::int64_t> live(live_ids.begin(), live_ids.end());
   std::erase_if(counters_, [&](const auto& kv) { return !live.contains(kv.first); });
+  std::erase_if(shared_, [&](const auto& kv) { return !live.contains(kv.first); });
 }
 
 }  // namespace loadns::core

@@ -90,6 +90,11 @@ class counter_registry {
   /// The counter of `backend_id`, created empty on first sight.
   std::shared_ptr<answer_counter> get(std::int64_t backend_id);
 
+  /// The counter of the answers that *other* servers gave `backend_id`, as they share them
+  /// through PostgreSQL (server/db/sharer.hpp adds them at the time they were given), created
+  /// empty on first sight. Kept apart from get()'s, whose answers this server shares.
+  std::shared_ptr<answer_counter> get_shared(std::int64_t backend_id);
+
   /// Forgets the counters of backends no longer present (snapshots that still hold one keep
   /// it alive until they are released).
   void retain(std::span<const std::int64_t> live_ids);
@@ -98,9 +103,14 @@ class counter_registry {
 
  private:
   struct slab;  // counters made together, so that their hot lines sit side by side
+  using counter_map = std::unordered_map<std::int64_t, std::shared_ptr<answer_counter>>;
 
-  std::unordered_map<std::int64_t, std::shared_ptr<answer_counter>> counters_;
+  std::shared_ptr<answer_counter> get_in(counter_map& map, std::int64_t backend_id);
+
+  counter_map counters_;
+  counter_map shared_;          ///< get_shared()'s, in slabs of their own
   std::shared_ptr<slab> slab_;  ///< where the next counter is made
+  std::shared_ptr<slab> shared_slab_;
 };
 
 }  // namespace loadns::core

@@ -43,6 +43,8 @@ struct balancer::selector {
   struct info {
     answer_counter* counter;  ///< may be null (a snapshot built without counters)
     std::uint64_t base;       ///< answers given before the report (in its connections)
+    const answer_counter* shared;  ///< other servers' answers; may be null
+    std::uint64_t shared_base;     ///< of those, the ones given before the report
     double connections;       ///< as reported
     double scale;             ///< largest share / this share: one answer = `scale` key units
   };
@@ -69,7 +71,8 @@ struct balancer::selector {
   /// The predicted load of `pos` now, in key units.
   std::uint64_t actual_key(std::uint32_t pos) const noexcept {
     const info& i = infos[pos];
-    const std::uint64_t given = i.counter ? i.counter->total() - i.base : 0;
+    std::uint64_t given = i.counter ? i.counter->total() - i.base : 0;
+    if (i.shared) given += i.shared->total() - i.shared_base;
     const double k = (i.connections + static_cast<double>(given)) * i.scale;
     return k >= static_cast<double>(key_max) ? key_max : static_cast<std::uint64_t>(k);
   }
@@ -233,6 +236,14 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
         i.base = (i.counter && b.reported_at)
                      ? i.counter->before(*b.reported_at - connect_allowance, now)
                      : 0;
+        // The other servers' answers are aligned to the report the same way: together with
+        // this server's they are every answer the backend was handed since (see
+        // server/db/sharer.hpp). A late share of answers given before the report counts as
+        // after it, a little too much load, never too little.
+        i.shared = b.shared.get();
+        i.shared_base = (i.shared && b.reported_at)
+                            ? i.shared->before(*b.reported_at - connect_allowance, now)
+                            : 0;
         i.connections = static_cast<double>(std::max<std::int64_t>(b.connections, 0));
         i.scale = largest / share_of(b, equal_share);
         sel.infos.push_back(i);

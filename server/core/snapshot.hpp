@@ -45,6 +45,10 @@ struct backend {
   backend_state state = backend_state::serving;
   /// Answers this server handed this backend; shared by all threads, kept across snapshots.
   std::shared_ptr<answer_counter> answers;
+  /// Answers the other servers of the zone handed it, at the times they gave them, as they
+  /// share them through PostgreSQL (server/db/sharer.hpp); kept across snapshots. Null in
+  /// snapshots built without it (tests): then only this server's own answers count.
+  std::shared_ptr<answer_counter> shared;
 };
 
 struct service {

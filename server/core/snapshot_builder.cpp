@@ -510,6 +510,7 @@ class builder {
         b.state = backend_state::serving;
       }
       b.answers = counters_.get(row.id);
+      b.shared = counters_.get_shared(row.id);
       svc.backends[static_cast<std::size_t>(b.fam)].push_back(std::move(b));
     }
     for (auto& svc : snap_->services) {

@@ -11,6 +11,7 @@
 #include "server/core/load.hpp"
 #include "server/core/prediction_error.hpp"
 #include "server/metrics/exposition.hpp"
+#include "server/metrics/sharing.hpp"
 
 namespace loadns::metrics {
 
@@ -223,6 +224,7 @@ std::string render(const sources& s) {
   render_snapshot(e, snap.get());
   render_database(e, s.database);
   render_prediction_errors(e, s.database.prediction_errors);
+  if (s.sharing) render_sharing(e, *s.sharing);
   return e.text();
 }
 

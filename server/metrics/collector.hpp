@@ -6,6 +6,7 @@
 
 #include "server/core/snapshot_holder.hpp"
 #include "server/db/refresher.hpp"
+#include "server/db/sharer.hpp"
 #include "server/net/server.hpp"
 
 namespace loadns::metrics {
@@ -14,6 +15,7 @@ struct sources {
   const net::server& dns;
   const core::snapshot_holder& snapshots;
   const db::refresher_stats& database;
+  const db::sharer_stats* sharing = nullptr;  ///< null: counts are not shared (--share-db off)
 };
 
 /// The /metrics page.
