@@ -70,13 +70,13 @@ TEST_CASE_FIXTURE(fixture, "a granted login registers its backend and keeps repo
   CHECK(pg.psql(report("web1", "'192.0.2.11', 5, 100"), "loadns", "web1") == "0");
   CHECK(q("SELECT b.registered_by, b.connections, s.state FROM loadns.backends b JOIN "
           "loadns.backend_status s USING (id) WHERE b.name = 'web1'") == "web1|5|serving");
-  CHECK(pg.psql(report("web1", "'192.0.2.12', 7, 100, false, true, NULL, '2001:db8::12'"),
-                "loadns", "web1") == "0");
+  CHECK(pg.psql(report("web1", "'192.0.2.12', 7, 100, false, true, NULL, '2001:db8::12'"), "loadns",
+                "web1") == "0");
   CHECK(q("SELECT host(address), host(second_address), connections FROM loadns.backends "
           "WHERE name = 'web1'") == "192.0.2.12|2001:db8::12|7");
   // SET ROLE changes nothing: the caller is the login.
-  CHECK(pg.psql("SET ROLE loadns_agent; " + report("web1", "'192.0.2.12', 8"), "loadns",
-                "web1") == "0");
+  CHECK(pg.psql("SET ROLE loadns_agent; " + report("web1", "'192.0.2.12', 8"), "loadns", "web1") ==
+        "0");
   CHECK(refusal("web2", "SET ROLE loadns_agent; " + report("web1", "'192.0.2.12', 9"))
             .find("registered by another login") != std::string::npos);
   // A revoked grant stops its reports.
@@ -113,9 +113,10 @@ TEST_CASE_FIXTURE(fixture, "an operator's row is refused until an operator hands
   const auto before = rows();
   const auto err = refusal("web1", report("manual", "'192.0.2.30', 5, 100"));
   CHECK_MESSAGE(err.find("42501") != std::string::npos, err);
-  CHECK_MESSAGE(err.find("backend \"manual\" of service \"api.example.com\" is an operator's row") !=
-                    std::string::npos,
-                err);
+  CHECK_MESSAGE(
+      err.find("backend \"manual\" of service \"api.example.com\" is an operator's row") !=
+          std::string::npos,
+      err);
   CHECK_MESSAGE(err.find("SET registered_by = 'web1' WHERE service = 'api.example.com' AND name = "
                          "'manual'") != std::string::npos,
                 err);
@@ -170,14 +171,16 @@ TEST_CASE_FIXTURE(fixture, "each bad address is refused, naming the problem, and
   q("UPDATE loadns.services SET agent_networks = '{192.0.2.0/28,127.0.0.0/8,fe80::/10}' "
     "WHERE name = 'api.example.com'");
   const auto err = refusal("web1", report("web1", "'192.0.2.77', 1"));
-  CHECK_MESSAGE(err.find("address 192.0.2.77 of backend \"web1\" is outside the service's "
-                         "agent_networks {192.0.2.0/28,127.0.0.0/8,fe80::/10}") != std::string::npos,
-                err);
+  CHECK_MESSAGE(
+      err.find("address 192.0.2.77 of backend \"web1\" is outside the service's "
+               "agent_networks {192.0.2.0/28,127.0.0.0/8,fe80::/10}") != std::string::npos,
+      err);
   CHECK(refusal("web1", report("web1", "'2001:db8::11', 1")).find("outside") != std::string::npos);
   CHECK(refusal("web1", report("web1", "'169.254.1.1', 1")).find("link-local") !=
         std::string::npos);
   CHECK(rows() == before);
-  q("UPDATE loadns.services SET agent_networks = '{0.0.0.0/0,::/0}' WHERE name = 'api.example.com'");
+  q("UPDATE loadns.services SET agent_networks = '{0.0.0.0/0,::/0}' WHERE name = "
+    "'api.example.com'");
   CHECK(refusal("web1", report("web1", "'224.0.0.1', 1")).find("multicast") != std::string::npos);
   CHECK(refusal("web1", report("web1", "'0.0.0.0', 1")).find("unspecified") != std::string::npos);
   q("UPDATE loadns.services SET agent_networks = '{192.0.2.0/28,127.0.0.0/8,fe80::/10}' "
@@ -237,9 +240,9 @@ TEST_CASE_FIXTURE(fixture, "grants follow their service: renamed with it, delete
   for (const auto& login : {"web1", "server"}) {
     CHECK(pg.psql_error("SELECT * FROM loadns.agent_grants", login).find("permission denied") !=
           std::string::npos);
-    CHECK(pg.psql_error("INSERT INTO loadns.agent_grants VALUES ('web1', 'other.example.com')",
-                        login)
-              .find("permission denied") != std::string::npos);
+    CHECK(
+        pg.psql_error("INSERT INTO loadns.agent_grants VALUES ('web1', 'other.example.com')", login)
+            .find("permission denied") != std::string::npos);
   }
 }
 

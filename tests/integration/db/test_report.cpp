@@ -113,8 +113,9 @@ TEST_CASE_FIXTURE(fixture, "each new check refuses its bad value") {
         "192.0.2.1|2001:db8::1");
 }
 
-TEST_CASE_FIXTURE(fixture, "report: six-argument calls still work; health and detail and a second "
-                           "address; returns 0 without rebalance") {
+TEST_CASE_FIXTURE(fixture,
+                  "report: six-argument calls still work; health and detail and a second "
+                  "address; returns 0 without rebalance") {
   CHECK(q("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 5, 100, false)") == "0");
   CHECK(q("SELECT loadns.report('api.example.com', 'b2', '192.0.2.11', 5)") == "0");
   CHECK(q("SELECT string_agg(name || ':' || agent_healthy || ':' || (agent_check IS NULL), ',' "
@@ -124,8 +125,7 @@ TEST_CASE_FIXTURE(fixture, "report: six-argument calls still work; health and de
   // Unhealthy, in the agent's words (one line, bounded), and a second address.
   CHECK(q("SELECT loadns.report(service => 'api.example.com', name => 'b1', address => "
           "'192.0.2.10', connections => 5, healthy => false, check_detail => "
-          "E'listen: nothing listens\\non port 8080', second_address => '2001:db8::10')") ==
-        "0");
+          "E'listen: nothing listens\\non port 8080', second_address => '2001:db8::10')") == "0");
   CHECK(q("SELECT agent_healthy, agent_check, host(second_address) FROM loadns.backends "
           "WHERE name = 'b1'") == "f|listen: nothing listens on port 8080|2001:db8::10");
   q("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 5, NULL, false, false, "
@@ -143,8 +143,9 @@ TEST_CASE_FIXTURE(fixture, "report: six-argument calls still work; health and de
         "2001:db8::11|192.0.2.11");
 }
 
-TEST_CASE_FIXTURE(fixture, "reports notify on health or draining or addresses or a return from "
-                           "stale; plain load reports do not") {
+TEST_CASE_FIXTURE(fixture,
+                  "reports notify on health or draining or addresses or a return from "
+                  "stale; plain load reports do not") {
   q("SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', 5, 100)");
   pqxx::connection conn(pg.conninfo());
   listener l(conn);
@@ -170,8 +171,9 @@ TEST_CASE_FIXTURE(fixture, "reports notify on health or draining or addresses or
   CHECK(notifies(pg, conn, l, report("'192.0.2.12', 8, 200")));
 }
 
-TEST_CASE_FIXTURE(fixture, "serving_since: first report or enabled or undrained or healthy "
-                           "again or back from stale; not on load reports") {
+TEST_CASE_FIXTURE(fixture,
+                  "serving_since: first report or enabled or undrained or healthy "
+                  "again or back from stale; not on load reports") {
   auto report = [](const std::string& args) {
     return "SELECT loadns.report('api.example.com', 'b1', '192.0.2.10', " + args + ")";
   };
@@ -181,8 +183,9 @@ TEST_CASE_FIXTURE(fixture, "serving_since: first report or enabled or undrained 
 
   // An operator's row enters service at insertion, and again at its agent's first report.
   q("DELETE FROM loadns.backends");
-  CHECK(enters_service("INSERT INTO loadns.backends (service, name, address) VALUES "
-                       "('api.example.com', 'b1', '192.0.2.10')"));
+  CHECK(
+      enters_service("INSERT INTO loadns.backends (service, name, address) VALUES "
+                     "('api.example.com', 'b1', '192.0.2.10')"));
   q("UPDATE loadns.backends SET serving_since = now() - interval '1 hour'");
   CHECK(enters_service(report("1")));
 
@@ -233,7 +236,8 @@ TEST_CASE_FIXTURE(fixture, "backend_status: each state in precedence order with 
   add("full-by-operator", "capacity = 10");
   add("unhealthy", "agent_healthy = false, agent_check = 'http: 503 Service Unavailable'");
   add("unhealthy-silent", "agent_healthy = false");
-  add("unhealthy-and-full", "agent_healthy = false, agent_check = 'exec: exit 1', connections = 100");
+  add("unhealthy-and-full",
+      "agent_healthy = false, agent_check = 'exec: exit 1', connections = 100");
   add("stale", "reported_at = '2026-01-02 03:04:05.678Z'");
   add("stale-and-unhealthy", "reported_at = '2026-01-02 03:04:05Z', agent_healthy = false");
   add("draining-operator", "draining = true");

@@ -33,9 +33,8 @@ struct fixture {
             const std::string& capacity = "1000", const std::string& rest = "false") const {
     const auto out = q("BEGIN; UPDATE loadns.backends SET reported_at = now() - interval '" +
                        std::to_string(seconds) + " seconds' WHERE name = '" + name +
-                       "'; SELECT loadns.report('api.example.com', '" + name +
-                       "', '192.0.2.10', " + std::to_string(connections) + ", " + capacity +
-                       ", " + rest + "); COMMIT;");
+                       "'; SELECT loadns.report('api.example.com', '" + name + "', '192.0.2.10', " +
+                       std::to_string(connections) + ", " + capacity + ", " + rest + "); COMMIT;");
     return std::stol(out);
   }
   pg_cluster pg;
@@ -69,17 +68,19 @@ TEST_CASE_FIXTURE(fixture, "shed_count: the tolerance and the cap") {
   }
   // Never more than the excess over the share, never more than the cap, nothing within the
   // tolerance: over a grid of cases.
-  CHECK(q("SELECT count(*) FROM generate_series(0, 300, 7) c, generate_series(1, 200, 9) share, "
-          "generate_series(0, 120, 13) cap, LATERAL (SELECT loadns.shed_count(c, share, cap) AS s) x "
-          "WHERE x.s < 0 OR x.s > cap OR x.s > greatest(c - share, 0) "
-          "OR (c <= 1.05 * share AND x.s <> 0)") == "0");
+  CHECK(
+      q("SELECT count(*) FROM generate_series(0, 300, 7) c, generate_series(1, 200, 9) share, "
+        "generate_series(0, 120, 13) cap, LATERAL (SELECT loadns.shed_count(c, share, cap) AS s) x "
+        "WHERE x.s < 0 OR x.s > cap OR x.s > greatest(c - share, 0) "
+        "OR (c <= 1.05 * share AND x.s <> 0)") == "0");
 }
 
-TEST_CASE_FIXTURE(fixture, "a fifth backend joins four of 1000: each old one sheds 200, at most "
-                           "shed_rate per second since its previous report") {
+TEST_CASE_FIXTURE(fixture,
+                  "a fifth backend joins four of 1000: each old one sheds 200, at most "
+                  "shed_rate per second since its previous report") {
   for (const auto* b : {"b1", "b2", "b3", "b4"}) add(b, 1000);
   add("b5", 0);
-  CHECK(shed("b5", 0, 2) == 0);      // below its share (800)
+  CHECK(shed("b5", 0, 2) == 0);       // below its share (800)
   CHECK(shed("b1", 1000, 2) == 200);  // the mean is 800: 200 above, and 2 s allow 200
   CHECK(shed("b2", 1000, 1) == 100);  // 1 s allows 100
   CHECK(shed("b3", 1000, 0.5) == 50);
@@ -101,8 +102,9 @@ TEST_CASE_FIXTURE(fixture, "the 5% tolerance: 1.05 x its share is not shed, abov
   CHECK(shed("b1", 1100, 5) == 75);
 }
 
-TEST_CASE_FIXTURE(fixture, "shares follow capacities, and a backend without one counts with "
-                           "the mean capacity times its weight") {
+TEST_CASE_FIXTURE(fixture,
+                  "shares follow capacities, and a backend without one counts with "
+                  "the mean capacity times its weight") {
   add("big", 1500, "2000");
   add("small", 500, "1000");
   // U = 2000 / 3000: big's share 1333.3, small's 666.7.
@@ -116,8 +118,9 @@ TEST_CASE_FIXTURE(fixture, "shares follow capacities, and a backend without one 
   CHECK(shed("heavy", 0, 10, "NULL") == 0);
 }
 
-TEST_CASE_FIXTURE(fixture, "only backends in service make the mean; draining ones are emptied "
-                           "at shed_rate") {
+TEST_CASE_FIXTURE(fixture,
+                  "only backends in service make the mean; draining ones are emptied "
+                  "at shed_rate") {
   for (const auto* b : {"b1", "b2", "b3"}) add(b, 1000);
   add("b4", 0);
   // Out of service: disabled, stale and unhealthy backends do not pull the mean down.
@@ -143,8 +146,9 @@ TEST_CASE_FIXTURE(fixture, "only backends in service make the mean; draining one
   CHECK(shed("b1", 1000, 5, "1000", "false, false, 'listen: down'") == 0);
 }
 
-TEST_CASE_FIXTURE(fixture, "nothing without rebalance, on a first report, or for a backend at "
-                           "or below its share") {
+TEST_CASE_FIXTURE(fixture,
+                  "nothing without rebalance, on a first report, or for a backend at "
+                  "or below its share") {
   for (const auto* b : {"b1", "b2", "b3", "b4"}) add(b, 1000);
   add("b5", 0);
   q("UPDATE loadns.services SET rebalance = false");
@@ -160,7 +164,8 @@ TEST_CASE_FIXTURE(fixture, "nothing without rebalance, on a first report, or for
   long asked = 0;
   for (int i = 1; i <= 6; ++i) {
     const auto name = "b" + std::to_string(i);
-    const long c = std::stol(q("SELECT connections FROM loadns.backends WHERE name = '" + name + "'"));
+    const long c =
+        std::stol(q("SELECT connections FROM loadns.backends WHERE name = '" + name + "'"));
     const long s = shed(name, c, 100);
     // The total is 7810 over 6 x 1000: utilisation 1.3017, share 1301.7 each.
     CAPTURE(name);

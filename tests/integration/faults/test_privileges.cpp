@@ -69,8 +69,9 @@ TEST_CASE_FIXTURE(fixture,
       "UPDATE loadns.backends SET enabled = false, draining = true, capacity = 50, "
       "weight = 2 WHERE name = 'other'");
   const auto row = [&] {
-    return pg.psql("SELECT host(address), enabled, draining, capacity, weight, agent_capacity, "
-                   "connections, reported_at IS NULL FROM loadns.backends WHERE name = 'other'");
+    return pg.psql(
+        "SELECT host(address), enabled, draining, capacity, weight, agent_capacity, "
+        "connections, reported_at IS NULL FROM loadns.backends WHERE name = 'other'");
   };
   const auto before = row();
   // The hole this test used to show: any agent login could report for an operator's row
@@ -114,11 +115,11 @@ TEST_CASE_FIXTURE(fixture,
     const auto a = addresses(server.port(), "api.example.com");
     return a && std::find(a->begin(), a->end(), address) != a->end();
   };
-  CHECK(pg.psql_error("SELECT loadns.report('api.example.com', 'web2', '192.0.2.22', 0, 100)",
-                      "web2")
-            .find("has no grant") != std::string::npos);
-  CHECK(pg.psql("SELECT loadns.report('api.example.com', 'web1', '192.0.2.21', 0, 100)",
-                "loadns", "web1") == "0");
+  CHECK(
+      pg.psql_error("SELECT loadns.report('api.example.com', 'web2', '192.0.2.22', 0, 100)", "web2")
+          .find("has no grant") != std::string::npos);
+  CHECK(pg.psql("SELECT loadns.report('api.example.com', 'web1', '192.0.2.21', 0, 100)", "loadns",
+                "web1") == "0");
   REQUIRE(eventually(5s, [&] { return served("192.0.2.21"); }));
   pg.psql("INSERT INTO loadns.agent_grants (login, service) VALUES ('web2', 'api.example.com')");
   CHECK(pg.psql_error("SELECT loadns.report('api.example.com', 'web1', '192.0.2.22', 0, 100, "
@@ -151,17 +152,18 @@ TEST_CASE_FIXTURE(fixture, "the real loadns-agent under a per-host granted login
                       "web2", "--interval", "300ms", "--capacity", "100"});
   REQUIRE_MESSAGE(eventually(10s,
                              [&] {
-                               return pg.psql("SELECT registered_by || ':' || agent_capacity "
-                                              "FROM loadns.backends WHERE name = 'web1'") ==
-                                      "web1:100";
+                               return pg.psql(
+                                          "SELECT registered_by || ':' || agent_capacity "
+                                          "FROM loadns.backends WHERE name = 'web1'") == "web1:100";
                              }),
                   web1.log());
   REQUIRE(eventually(5s, [&] {
     const auto a = addresses(server.port(), "api.example.com");
     return a && std::find(a->begin(), a->end(), "192.0.2.21") != a->end();
   }));
-  REQUIRE_MESSAGE(eventually(10s, [&] { return web2.log().find("has no grant") != std::string::npos; }),
-                  web2.log());
+  REQUIRE_MESSAGE(
+      eventually(10s, [&] { return web2.log().find("has no grant") != std::string::npos; }),
+      web2.log());
   CHECK(pg.psql("SELECT count(*) FROM loadns.backends WHERE name = 'web2'") == "0");
   const auto a = addresses(server.port(), "api.example.com");
   REQUIRE(a.has_value());
