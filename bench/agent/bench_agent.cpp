@@ -1,9 +1,12 @@
 // What counting costs: opens N loopback connections (default 20,000), then prints the wall and
 // CPU time (getrusage) and the memory growth of one count by netlink sock_diag and by
 // /proc/net/tcp{,6}, and, when given the loadns-agent binary, that process's RSS and CPU per
-// count while it counts every 100 ms (its database unreachable, which it waits out).
+// count while it counts every 100 ms (its database unreachable, which it waits out), and its
+// CPU over --agent-seconds at the default 2 s interval with each health check at 250 ms
+// against no check (the agent's cost before health checks existed).
 //
 //   bench_agent [--connections N] [--rounds R] [--family 4|6] [--agent PATH]
+//               [--agent-seconds S]
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -84,12 +87,40 @@ void measure(const char* name, Counter& counter, int rounds, std::uint64_t expec
   if (!r) std::printf("%s: error: %s\n", name, r.error.message().c_str());
 }
 
+// Starts the agent on `port` with `extra` flags (its database unreachable), and returns its
+// CPU in ms per second over `seconds`, after one second of warm-up.
+double agent_cpu_per_second(const std::string& agent, std::uint16_t port,
+                            const std::vector<std::string>& extra, int seconds) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<std::string> args{agent,       "--db",      "host=127.0.0.1 port=1 connect_timeout=1",
+                                  "--service", "bench.example.com", "--address",
+                                  "127.0.0.1", "--port",    std::to_string(port),
+                                  "--log-level", "error"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double cpu0 = process_cpu(pid);
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  const double cpu1 = process_cpu(pid);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return (cpu1 - cpu0) * 1000.0 / seconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::size_t n = 20'000;
   int rounds = 20;
   std::string agent;
+  int agent_seconds = 10;
   bool ipv6 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
@@ -101,9 +132,12 @@ int main(int argc, char** argv) {
       ipv6 = std::string_view(argv[i + 1]) == "6";
     } else if (flag == "--agent") {
       agent = argv[i + 1];
+    } else if (flag == "--agent-seconds") {
+      agent_seconds = std::max(1, std::atoi(argv[i + 1]));
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--connections N] [--rounds R] [--family 4|6] [--agent PATH]\n",
+                   "usage: %s [--connections N] [--rounds R] [--family 4|6] [--agent PATH] "
+                   "[--agent-seconds S]\n",
                    argv[0]);
       return 2;
     }
@@ -142,7 +176,7 @@ int main(int argc, char** argv) {
       const std::string port = std::to_string(listener.port());
       ::execl(agent.c_str(), agent.c_str(), "--db", "host=127.0.0.1 port=1 connect_timeout=1",
               "--service", "bench.example.com", "--address", "192.0.2.1", "--port", port.c_str(),
-              "--interval", "100ms", "--log-level", "warn", nullptr);
+              "--interval", "100ms", "--check", "none", "--log-level", "warn", nullptr);
       ::_exit(127);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -157,6 +191,19 @@ int main(int argc, char** argv) {
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
+
+    // Health checks every 250 ms beside counts every 2 s, against counts alone.
+    std::printf("loadns-agent CPU at --interval 2s over %d s, %zu connections on the port:\n",
+                agent_seconds, n);
+    const double none = agent_cpu_per_second(agent, listener.port(), {"--check", "none"},
+                                             agent_seconds);
+    std::printf("  --check none (counting only)      %7.3f ms CPU per second\n", none);
+    for (const char* check : {"listen", "tcp"}) {
+      const double with = agent_cpu_per_second(agent, listener.port(), {"--check", check},
+                                               agent_seconds);
+      std::printf("  --check %-6s every 250 ms       %7.3f ms CPU per second (%.2fx)\n", check,
+                  with, none > 0 ? with / none : 0.0);
+    }
   }
   return 0;
 }
