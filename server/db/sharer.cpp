@@ -38,6 +38,9 @@ SELECT $1, $2, u.backend_id, u.answers
 
 // The other servers' flushes newer than the last one applied of each, within the history a
 // prediction looks at, and the database's now() (one row even when there is nothing new).
+// $5 narrows the index scan to rows flushed since shortly before the last read: a write
+// started earlier than that and committed since would have run longer than the statement
+// timeout allows.
 constexpr const char* read_sql = R"(
 SELECT (extract(epoch FROM now()) * 1000)::bigint, r.server, r.flush, r.backend_id, r.answers,
        (extract(epoch FROM r.flushed_at) * 1000)::bigint
@@ -46,7 +49,7 @@ SELECT (extract(epoch FROM now()) * 1000)::bigint, r.server, r.flush, r.backend_
     SELECT a.server, a.flush, a.backend_id, a.answers, a.flushed_at
       FROM loadns.shared_answers a
       LEFT JOIN unnest($2::text[], $3::bigint[]) AS k(server, flush) ON k.server = a.server
-     WHERE a.flushed_at > now() - $4::interval
+     WHERE a.flushed_at > greatest(now() - $4::interval, to_timestamp($5::bigint / 1000.0))
        AND a.server <> $1
        AND a.flush > coalesce(k.flush, 0)) AS r ON true)";
 
@@ -118,6 +121,7 @@ struct sharer::impl {
   std::string redacted;
   std::unique_ptr<pqxx::connection> conn;
   std::int64_t flush_number = 0;
+  std::int64_t last_read_db_ms = 0;  ///< the database's now() at the last read
   steady::time_point last_flush_ok{};
   core::own_answers own;
   std::vector<core::shared_row> rows;
@@ -194,9 +198,12 @@ void sharer::impl::read(const core::snapshot& snap) {
   pqxx::nontransaction tx(*conn);
   const auto servers = ledger.known_servers();
   const auto flushes = ledger.known_flushes();
+  const std::int64_t since_ms =
+      last_read_db_ms > 0 ? last_read_db_ms - 2 * opt.statement_timeout.count() : 0;
   const auto result =
       tx.exec_params(read_sql, opt.server_id, text_array(servers), int_array(flushes),
-                     interval_of(duration_cast<milliseconds>(core::answer_counter::history)));
+                     interval_of(duration_cast<milliseconds>(core::answer_counter::history)),
+                     since_ms);
   const auto local_now = steady::now();
   rows.clear();
   std::int64_t db_now_ms = 0;
@@ -206,6 +213,7 @@ void sharer::impl::read(const core::snapshot& snap) {
     rows.push_back({row[1].as<std::string>(), row[2].as<std::int64_t>(), row[3].as<std::int64_t>(),
                     row[4].as<std::int64_t>(), row[5].as<std::int64_t>()});
   }
+  last_read_db_ms = db_now_ms;
   // now() is the statement's start; the rows were read a round trip before local_now at most.
   const auto added = ledger.apply(snap, rows, db_now_ms, started + (local_now - started) / 2);
   ledger.expire(local_now);
