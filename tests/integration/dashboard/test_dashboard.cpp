@@ -39,12 +39,6 @@ constexpr pending_metric pending[] = {
     {"loadns_on_empty_answers_total", "", "min_serving and on_empty (issue 13)"},
     {"loadns_rrl_limited_total", "", "response rate limiting (issue 17)"},
     {"loadns_cookies_total", "", "DNS cookies (issue 17)"},
-    {"loadns_share_up", "", "counts shared between servers (issue 15)"},
-    {"loadns_share_servers", "", "counts shared between servers (issue 15)"},
-    {"loadns_share_answers_total", "", "counts shared between servers (issue 15)"},
-    {"loadns_share_errors_total", "", "counts shared between servers (issue 15)"},
-    {"loadns_share_flush_duration_seconds", "", "counts shared between servers (issue 15)"},
-    {"loadns_share_read_duration_seconds", "", "counts shared between servers (issue 15)"},
     {"loadns_rows_skipped_total", "", "rows skipped (issue 16)"},
     {"loadns_snapshot_from_disk", "", "--state-dir (issue 16)"},
 };
