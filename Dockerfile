@@ -29,5 +29,7 @@ COPY --from=build /opt/loadns/bin/ /usr/local/bin/
 COPY deploy/examples/demo-roles.sql deploy/examples/demo-seed.sql /usr/local/share/loadns/
 USER loadns
 # DNS on 5300 inside the container (no capability needed); docker-compose maps port 53 to it.
-EXPOSE 5300/udp 5300/tcp 9153/tcp
-CMD ["loadns-server", "--listen", "0.0.0.0:5300", "--metrics-listen", "0.0.0.0:9153"]
+# Metrics on the container's loopback only unless configured (docker-compose's Prometheus
+# scrapes over its private network and sets 0.0.0.0:9153 itself).
+EXPOSE 5300/udp 5300/tcp
+CMD ["loadns-server", "--listen", "0.0.0.0:5300", "--metrics-listen", "127.0.0.1:9153"]

@@ -66,6 +66,7 @@ parse_result parse_command_line(int argc, char** argv) {
   std::vector<std::string> listen;
   std::string poll = "1s";
   std::string idle = "10s";
+  std::string frame = "2s";
   std::string metrics;
   bool check_config = false;
 
@@ -109,6 +110,13 @@ parse_result parse_command_line(int argc, char** argv) {
   cli.add_flag("--reuse-port-shared", cfg.reuse_port_shared,
                "start even when another process already serves a --listen address, sharing "
                "its queries through SO_REUSEPORT on purpose (by default: refuse to start)");
+  cli.add_option("--tcp-max-per-source", cfg.tcp_max_per_source,
+                 "open TCP connections at most from one client /24 (IPv6 /56), over all "
+                 "threads; 0 is no cap")
+      ->check(CLI::Range(0u, 1'000'000u));
+  cli.add_option("--tcp-frame-timeout", frame,
+                 "close a TCP connection whose query, once begun, is not complete within this")
+      ->check(CLI::Validator(check_duration, "DURATION"));
   cli.add_option("--rrl-rate", cfg.rrl_rate,
                  "response rate limiting over UDP: responses per second to one client /24 (IPv6 "
                  "/56) for the same name and rcode; 0 is off. Clients with a valid DNS cookie "
@@ -144,6 +152,7 @@ parse_result parse_command_line(int argc, char** argv) {
   cfg.cmd = *migrate ? command::migrate : check_config ? command::check_config : command::serve;
   cfg.poll_interval = *parse_duration(poll);
   cfg.tcp_idle_timeout = *parse_duration(idle);
+  cfg.tcp_frame_timeout = *parse_duration(frame);
   if (!metrics.empty()) cfg.metrics_listen = parse_listen_address(metrics);
   if (cfg.share_conninfo.empty()) cfg.share_conninfo = cfg.conninfo;
   if (cfg.share_conninfo == "off") cfg.share_conninfo.clear();

@@ -35,6 +35,8 @@ struct server_config {
   /// Bind even when another process already serves a listen address (SO_REUSEPORT sharing on
   /// purpose); by default the server refuses to start (address_probe.hpp).
   bool reuse_port_shared = false;
+  unsigned tcp_max_per_source = 64;  ///< per client /24 or /56; 0: no cap
+  std::chrono::milliseconds tcp_frame_timeout{2'000};
   unsigned rrl_rate = 0;  ///< responses per second per client network and answer; 0: off
   unsigned rrl_slip = 2;
   std::string cookie_secret_file;  ///< empty: a random secret of this process's own

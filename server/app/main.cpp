@@ -8,8 +8,8 @@
 #include <optional>
 
 #include "common/conninfo.hpp"
-#include "server/app/config.hpp"
 #include "server/app/address_probe.hpp"
+#include "server/app/config.hpp"
 #include "server/app/cookie_secret_file.hpp"
 #include "server/app/fd_limit.hpp"
 #include "server/app/logging.hpp"
@@ -49,6 +49,8 @@ net::options network_options(const app::server_config& cfg) {
   opts.tcp_idle_timeout = cfg.tcp_idle_timeout;
   opts.tcp_max_connections = cfg.tcp_max_connections;
   opts.query_log = cfg.query_log;
+  opts.tcp_max_per_source = cfg.tcp_max_per_source;
+  opts.tcp_frame_timeout = cfg.tcp_frame_timeout;
   opts.rrl_rate = cfg.rrl_rate;
   opts.rrl_slip = cfg.rrl_slip;
   return opts;

@@ -90,6 +90,19 @@ void render_queries(exposition& e, const net::server& dns) {
   e.family("loadns_tcp_evicted_total", "counter",
            "Idle TCP connections closed to make room for a new one at --tcp-max-connections.");
   e.sample("loadns_tcp_evicted_total", static_cast<double>(evicted));
+  std::uint64_t source_rejected = 0, frame_timeouts = 0;
+  for (const auto& w : dns.workers()) {
+    source_rejected += w->stats().tcp_source_rejected.get();
+    frame_timeouts += w->stats().tcp_frame_timeouts.get();
+  }
+  e.family("loadns_tcp_source_rejected_total", "counter",
+           "TCP connections closed at once because their client /24 (IPv6 /56) already had "
+           "--tcp-max-per-source open.");
+  e.sample("loadns_tcp_source_rejected_total", static_cast<double>(source_rejected));
+  e.family("loadns_tcp_frame_timeouts_total", "counter",
+           "TCP connections closed because a query, once begun, was not complete within "
+           "--tcp-frame-timeout (also counted in loadns_tcp_timeouts_total).");
+  e.sample("loadns_tcp_frame_timeouts_total", static_cast<double>(frame_timeouts));
   e.family("loadns_tcp_timeouts_total", "counter",
            "TCP connections closed for sending no complete query within --tcp-idle-timeout.");
   e.sample("loadns_tcp_timeouts_total", static_cast<double>(timeouts));

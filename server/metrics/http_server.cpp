@@ -16,6 +16,10 @@ namespace {
 // Scrapers are few; more than this at once is a misbehaving client.
 constexpr unsigned max_sessions = 32;
 constexpr auto request_timeout = std::chrono::seconds(10);
+// A scraper asks once per interval; a connection that asks this often, or idles this long
+// between requests, is closed, so no client holds one of the few sessions indefinitely.
+constexpr unsigned max_requests_per_connection = 100;
+constexpr auto idle_timeout = std::chrono::seconds(5);
 
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -77,16 +81,19 @@ asio::awaitable<void> http_server::session(tcp::socket socket) {
 
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
-  for (;;) {
+  for (unsigned served = 0;; ++served) {
     http::request<http::string_body> req;
     boost::system::error_code ec;
-    stream.expires_after(request_timeout);
+    // The first request has the whole request timeout; later ones must start and finish
+    // within the idle timeout.
+    stream.expires_after(served == 0 ? std::chrono::seconds(request_timeout)
+                                     : std::chrono::seconds(idle_timeout));
     co_await http::async_read(stream, buffer, req, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
 
     http::response<http::string_body> res;
     res.version(req.version());
-    res.keep_alive(req.keep_alive());
+    res.keep_alive(req.keep_alive() && served + 1 < max_requests_per_connection);
     res.set(http::field::server, "loadns");
     res.set(http::field::content_type, "text/plain; charset=utf-8");
     const auto target = std::string_view(req.target().data(), req.target().size());

@@ -8,6 +8,7 @@
 namespace loadns::guard {
 class cookie_secrets;
 class rate_limiter;
+class source_counter;
 }  // namespace loadns::guard
 
 namespace loadns::net {
@@ -17,6 +18,9 @@ struct options {
   unsigned threads = 1;
   std::chrono::milliseconds tcp_idle_timeout{10'000};
   unsigned tcp_max_connections = 1024;  ///< over all threads
+  unsigned tcp_max_per_source = 64;     ///< per client /24 or /56, over all threads; 0: no cap
+  /// A query frame begun must be complete within this (a real client sends it at once).
+  std::chrono::milliseconds tcp_frame_timeout{2'000};
   bool query_log = false;
   /// Response rate limiting (server/guard/rate_limiter.hpp): responses per second to one
   /// client network about one thing with one rcode, over UDP; 0: off.
@@ -27,6 +31,8 @@ struct options {
   const guard::cookie_secrets* cookies = nullptr;
   /// The rate limiter's shared table; set by net::server when rrl_rate > 0.
   guard::rate_limiter* limiter = nullptr;
+  /// TCP connections per client network; set by net::server when tcp_max_per_source > 0.
+  guard::source_counter* per_source = nullptr;
 };
 
 }  // namespace loadns::net

@@ -46,7 +46,9 @@ struct query_stats {
   relaxed_counter tcp_accepted;
   relaxed_counter tcp_rejected;  ///< over --tcp-max-connections with no idle session to close
   relaxed_counter tcp_evicted;   ///< idle sessions closed to make room at --tcp-max-connections
-  relaxed_counter tcp_timeouts;  ///< closed for idleness or slowness
+  relaxed_counter tcp_source_rejected;  ///< refused at --tcp-max-per-source
+  relaxed_counter tcp_frame_timeouts;   ///< closed for a query frame unfinished in time
+  relaxed_counter tcp_timeouts;         ///< closed for idleness or slowness
 };
 
 }  // namespace loadns::net

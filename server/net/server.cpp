@@ -10,20 +10,36 @@ namespace {
 /// 100,000 client networks being limited at once, with room to spare for the two-choice table.
 constexpr std::size_t limiter_slots = std::size_t{1} << 18;
 
-std::unique_ptr<guard::rate_limiter> make_limiter(unsigned rate) {
-  if (rate == 0) return nullptr;
-  // A secret hash key: which sources share a slot must not be predictable from outside.
+/// Counters of TCP connections per client network: 4 octets each, 256 KiB in all.
+constexpr std::size_t per_source_slots = std::size_t{1} << 16;
+
+/// A secret hash key: which sources share a slot must not be predictable from outside.
+guard::siphash_key random_key() {
   guard::siphash_key key{};
   std::random_device rd;
   for (auto& b : key) b = static_cast<std::uint8_t>(rd());
-  return std::make_unique<guard::rate_limiter>(rate, limiter_slots, key);
+  return key;
+}
+
+std::unique_ptr<guard::rate_limiter> make_limiter(unsigned rate) {
+  if (rate == 0) return nullptr;
+  return std::make_unique<guard::rate_limiter>(rate, limiter_slots, random_key());
+}
+
+std::unique_ptr<guard::source_counter> make_per_source(unsigned cap) {
+  if (cap == 0) return nullptr;
+  return std::make_unique<guard::source_counter>(cap, per_source_slots, random_key());
 }
 
 }  // namespace
 
 server::server(options opts, const core::snapshot_holder& holder)
-    : limiter_(make_limiter(opts.rrl_rate)), opts_(std::move(opts)), holder_(holder) {
+    : limiter_(make_limiter(opts.rrl_rate)),
+      per_source_(make_per_source(opts.tcp_max_per_source)),
+      opts_(std::move(opts)),
+      holder_(holder) {
   opts_.limiter = limiter_.get();
+  opts_.per_source = per_source_.get();
 }
 
 server::~server() {

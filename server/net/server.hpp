@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "server/guard/rate_limiter.hpp"
+#include "server/guard/source_counter.hpp"
 #include "server/net/options.hpp"
 #include "server/net/worker.hpp"
 
@@ -28,7 +29,8 @@ class server {
   unsigned tcp_open() const noexcept { return tcp_open_.load(std::memory_order_relaxed); }
 
  private:
-  std::unique_ptr<guard::rate_limiter> limiter_;  ///< before opts_, which points at it
+  std::unique_ptr<guard::rate_limiter> limiter_;       ///< before opts_, which points at it
+  std::unique_ptr<guard::source_counter> per_source_;  ///< likewise
   options opts_;
   const core::snapshot_holder& holder_;
   std::atomic<unsigned> tcp_open_{0};

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "server/dns/tcp_framer.hpp"
+#include "server/guard/source_counter.hpp"
 #include "server/net/socket_options.hpp"
 
 namespace loadns::net {
@@ -77,6 +78,25 @@ auto log_failure(const char* what) {
 
 // Responses are gathered up to this size before one write; more waits for the next write.
 constexpr std::size_t write_batch = 64 * 1024;
+// What a session's buffers hold between queries; after a larger query or batch of responses
+// they go back to this, so that memory held at the connection cap is that of idle sessions.
+constexpr std::size_t resting_buffer = 4096;
+
+/// A connection counted against its client network's --tcp-max-per-source.
+class source_slot {
+ public:
+  source_slot(guard::source_counter* counter, std::ptrdiff_t slot)
+      : counter_(counter), slot_(slot) {}
+  ~source_slot() {
+    if (counter_ != nullptr) counter_->release(slot_);
+  }
+  source_slot(const source_slot&) = delete;
+  source_slot& operator=(const source_slot&) = delete;
+
+ private:
+  guard::source_counter* counter_;
+  std::ptrdiff_t slot_;
+};
 
 }  // namespace
 
@@ -109,23 +129,34 @@ class tcp_listener::idle_sessions : public asio::execution_context::service {
   void push_back(idle_hook& h) noexcept { h.link_back(head_); }
   /// The least recently active idle session, or nullptr.
   idle_hook* oldest() noexcept { return head_.linked() ? head_.next : nullptr; }
+  /// `h` waits for the rest of a query frame it began: the other list eviction reads.
+  void push_partial(idle_hook& h) noexcept { h.link_back(partial_); }
+  /// The least recently active session holding a partial frame, or nullptr.
+  idle_hook* oldest_partial() noexcept { return partial_.linked() ? partial_.next : nullptr; }
 
  private:
   void shutdown() override { clear(); }
   void clear() noexcept {
     while (head_.linked()) head_.next->unlink();
+    while (partial_.linked()) partial_.next->unlink();
   }
 
-  idle_hook head_;  // sentinel
+  idle_hook head_;     // sentinel: idle sessions
+  idle_hook partial_;  // sentinel: sessions holding part of a frame
 };
 
 // Shared with the deadline's handler, which may run after the session's frame is gone.
 struct tcp_listener::session_state : idle_hook {
-  session_state(tcp::socket s, std::atomic<unsigned>& open) : socket(std::move(s)), slot(open) {}
+  session_state(tcp::socket s, std::atomic<unsigned>& open, guard::source_counter* counter,
+                std::ptrdiff_t source)
+      : socket(std::move(s)), slot(open), per_source(counter, source) {}
 
   tcp::socket socket;
   connection_slot slot;
+  source_slot per_source;
   bool timed_out = false;
+  bool in_frame = false;  ///< the deadline running is --tcp-frame-timeout's
+  std::chrono::steady_clock::time_point frame_started{};
 };
 
 tcp_listener::tcp_listener(asio::io_context& io, const tcp::endpoint& at, tcp_context context)
@@ -191,14 +222,45 @@ asio::awaitable<void> tcp_listener::accept_loop() {
         continue;
       }
     }
+    // --tcp-max-per-source: one network cannot hold every slot (RFC 7766 6.2.3 asks servers
+    // to protect themselves from clients that hold connections).
+    std::ptrdiff_t source = -1;
+    if (context_.opts.per_source != nullptr) {
+      const auto peer = socket.remote_endpoint(ec);
+      if (!ec) {
+        const auto address = peer.address();
+        if (address.is_v4()) {
+          const auto b = address.to_v4().to_bytes();
+          source = context_.opts.per_source->acquire(b);
+        } else {
+          const auto b = address.to_v6().to_bytes();
+          source = context_.opts.per_source->acquire(b);
+        }
+      }
+      if (source < 0) {
+        open.fetch_sub(1, std::memory_order_relaxed);
+        stats.tcp_source_rejected.add();
+        socket.close(ec);
+        continue;
+      }
+    }
     stats.tcp_accepted.add();
-    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket)),
+    asio::co_spawn(acceptor_.get_executor(), session(std::move(socket), source),
                    log_failure("tcp session ended by an error"));
   }
 }
 
 bool tcp_listener::evict_idle() {
-  idle_hook* oldest = idle_.oldest();
+  // First a session that has held part of a query for a quarter of --tcp-frame-timeout: no
+  // real client stalls inside a frame that long, a slot holder does. Then the idle ones.
+  idle_hook* oldest = nullptr;
+  if (idle_hook* partial = idle_.oldest_partial(); partial != nullptr) {
+    const auto& s = static_cast<session_state&>(*partial);
+    if (std::chrono::steady_clock::now() - s.frame_started >= context_.opts.tcp_frame_timeout / 4) {
+      oldest = partial;
+    }
+  }
+  if (oldest == nullptr) oldest = idle_.oldest();
   if (oldest == nullptr) return false;
   auto& victim = static_cast<session_state&>(*oldest);
   victim.unlink();
@@ -210,8 +272,9 @@ bool tcp_listener::evict_idle() {
   return true;
 }
 
-asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
-  auto state = std::make_shared<session_state>(std::move(accepted), context_.open_connections);
+asio::awaitable<void> tcp_listener::session(tcp::socket accepted, std::ptrdiff_t source) {
+  auto state = std::make_shared<session_state>(std::move(accepted), context_.open_connections,
+                                               context_.opts.per_source, source);
   auto& socket = state->socket;
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
@@ -222,9 +285,10 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
 
   // Every wait for a complete query has a deadline that only a complete query resets: a
   // client that trickles one byte a second or stops after a length prefix is closed.
+  // A frame begun has --tcp-frame-timeout to complete, however long the idle timeout.
   asio::steady_timer deadline(socket.get_executor());
-  auto arm_deadline = [&] {
-    deadline.expires_after(context_.opts.tcp_idle_timeout);
+  auto arm_deadline = [&](std::chrono::milliseconds after) {
+    deadline.expires_after(after);
     deadline.async_wait([state](boost::system::error_code wait_ec) {
       if (wait_ec || !state->socket.is_open()) return;  // re-armed, session over or evicted
       state->timed_out = true;
@@ -233,23 +297,34 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
       state->socket.close(ignored);
     });
   };
-  arm_deadline();
+  arm_deadline(context_.opts.tcp_idle_timeout);
+  const auto frame_deadline =
+      std::min(context_.opts.tcp_frame_timeout, context_.opts.tcp_idle_timeout);
 
-  dns::tcp_framer framer;
+  dns::tcp_framer framer(dns::tcp_framer::max_message_limit, resting_buffer);
   std::vector<std::uint8_t> out;
-  out.reserve(4096);
+  out.reserve(resting_buffer);
 
   for (;;) {
     // Nothing half-read and nothing to send (responses are written before we get here):
-    // idle, so the first to close when the cap is reached. A socket closed under us (evicted
-    // or timed out while its last read was already complete) is not listed again.
-    if (framer.idle() && socket.is_open()) idle_.push_back(*state);
+    // idle, so the first to close when the cap is reached; holding part of a frame, listed
+    // apart for eviction. A socket closed under us (evicted or timed out while its last read
+    // was already complete) is not listed again.
+    if (socket.is_open()) {
+      if (framer.idle()) {
+        idle_.push_back(*state);
+      } else {
+        idle_.push_partial(*state);
+      }
+    }
     const auto room = framer.prepare();
     std::size_t n = co_await socket.async_read_some(asio::buffer(room.data(), room.size()),
                                                     asio::redirect_error(asio::use_awaitable, ec));
     state->unlink();
     if (ec) break;
+    const bool was_between_frames = framer.idle();
     framer.commit(n);
+    bool large = false;
 
     // Answer every complete query read, then send all responses with one write. The framer
     // keeps each query in place until the next prepare(), across the writes below.
@@ -257,6 +332,7 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
     dns::tcp_framer::status next;
     while ((next = framer.next()) == dns::tcp_framer::status::frame) {
       answered = true;
+      large = large || framer.message().size() + 2 > resting_buffer;
       std::size_t rlen =
           context_.answers.handle(framer.message(), scratch_, core::transport::tcp, client);
       if (rlen == 0) continue;  // RFC 7766 allows silence; the client times out that one
@@ -277,12 +353,32 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted) {
       if (ec) break;
       out.clear();
     }
+    // Buffers grown for a large query or a large batch of responses shrink back, so that a
+    // connection at rest holds resting_buffer octets in each, not 64 KiB.
+    if (out.capacity() > 4 * resting_buffer) {
+      std::vector<std::uint8_t>().swap(out);
+      out.reserve(resting_buffer);
+    }
+    if (large && framer.idle())
+      framer = dns::tcp_framer(dns::tcp_framer::max_message_limit, resting_buffer);
     // A two-byte length cannot announce more than the framer's limit (65535), so this ends
     // only a framer given a smaller one.
     if (next == dns::tcp_framer::status::too_large) break;
-    if (answered) arm_deadline();
+    if (answered) {
+      arm_deadline(context_.opts.tcp_idle_timeout);
+      state->in_frame = false;
+    }
+    // A new frame begun and not finished: the frame deadline runs from its first byte.
+    if (!framer.idle() && (was_between_frames || answered)) {
+      state->frame_started = std::chrono::steady_clock::now();
+      state->in_frame = true;
+      arm_deadline(frame_deadline);
+    }
   }
-  if (state->timed_out) context_.stats.tcp_timeouts.add();
+  if (state->timed_out) {
+    context_.stats.tcp_timeouts.add();
+    if (state->in_frame) context_.stats.tcp_frame_timeouts.add();
+  }
   deadline.cancel();
   socket.close(ec);
   state->slot.release();

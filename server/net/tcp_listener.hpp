@@ -4,6 +4,7 @@
 // that closes the least recently active idle session before it refuses a newcomer.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -37,7 +38,8 @@ class tcp_listener {
   struct session_state;
 
   boost::asio::awaitable<void> accept_loop();
-  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket);
+  /// `source`: the slot of the client network's count (--tcp-max-per-source), or -1.
+  boost::asio::awaitable<void> session(boost::asio::ip::tcp::socket socket, std::ptrdiff_t source);
   /// Closes this worker's least recently active idle session to make room for a new one;
   /// false when this worker has none.
   bool evict_idle();

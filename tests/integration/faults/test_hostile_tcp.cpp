@@ -334,7 +334,10 @@ struct capped_server {
   double rejected_before = 0;
 
   explicit capped_server(int threads)
-      : w({"--tcp-idle-timeout", "30s", "--tcp-max-connections", std::to_string(cap)}, threads),
+      : w({"--tcp-idle-timeout", "30s", "--tcp-max-connections", std::to_string(cap),
+           // Held partial queries here must stay held: no frame deadline, no early eviction.
+           "--tcp-frame-timeout", "30s"},
+          threads),
         port(w.server->port()),
         mport(w.server->metrics_port()) {
     evicted_before = counter("loadns_tcp_evicted_total");
@@ -536,7 +539,9 @@ TEST_CASE(
   pg.create_loadns_database();
   pg.psql(seed_sql);
   auto o = server_options_for(pg.conninfo("loadns", "server"));
-  o.extra_args = {"--tcp-idle-timeout", "2s", "--tcp-max-connections", "1024"};
+  // All from 127.0.0.1: no per-source cap, so that the descriptors run out first.
+  o.extra_args = {"--tcp-idle-timeout", "2s", "--tcp-max-connections", "1024",
+                  "--tcp-max-per-source", "0"};
   auto server = std::make_unique<server_process>(o);
   // The server raises its soft RLIMIT_NOFILE to the hard limit at startup, so a low limit
   // inherited from here would be gone by the time it listens. Lower the running server's soft

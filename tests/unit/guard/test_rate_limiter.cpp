@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/guard/server_cookie.hpp"
+#include "server/guard/source_counter.hpp"
 
 // Counts heap allocations, to prove the per-packet calls make none.
 namespace {
@@ -171,4 +172,19 @@ TEST_CASE("the per-packet calls allocate nothing: rate limiting and cookie check
     std::copy(reply.begin(), reply.end(), option.begin());
   }
   CHECK(allocations.load() == before);
+}
+
+TEST_CASE("connections per source network: capped per /24, released, other networks apart") {
+  source_counter counts(3, 1 << 16, test_key);
+  const addr4 a{192, 0, 2, 1}, b{192, 0, 2, 99}, other{192, 0, 3, 1};
+  std::vector<std::ptrdiff_t> held;
+  for (int i = 0; i < 3; ++i) held.push_back(counts.acquire(i % 2 == 0 ? a : b));
+  for (auto h : held) CHECK(h >= 0);
+  CHECK(counts.acquire(a) < 0);  // the /24 is at its cap
+  CHECK(counts.acquire(b) < 0);
+  CHECK(counts.acquire(other) >= 0);
+  CHECK(counts.count(a) == 3);
+  counts.release(held.back());
+  CHECK(counts.count(a) == 2);
+  CHECK(counts.acquire(b) >= 0);
 }
