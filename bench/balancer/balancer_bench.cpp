@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "server/core/answer_counter.hpp"
+#include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
 #include "server/core/snapshot.hpp"
 
@@ -35,7 +36,7 @@ std::unique_ptr<snapshot> make_snapshot(counter_registry& reg, std::size_t n, po
   service svc;
   svc.name = "api.example.com";
   svc.pol = pol;
-  svc.answers = answers;
+  svc.records_per_response = answers;
   std::mt19937_64 rng(n);
   std::uniform_int_distribution<std::int64_t> conns(900, 1100);
   for (std::size_t i = 0; i < n; ++i) {
@@ -47,9 +48,10 @@ std::unique_ptr<snapshot> make_snapshot(counter_registry& reg, std::size_t n, po
     b.connections = conns(rng);
     b.capacity = 5000;
     b.reported_at = clock::now() - std::chrono::milliseconds(500);
-    b.answers = reg.get(b.id);
+    b.answer_count = reg.get(b.id);
     svc.backends[0].push_back(std::move(b));
   }
+  decide_candidates(svc);
   snap->services.push_back(std::move(svc));
   return snap;
 }

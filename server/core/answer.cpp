@@ -26,10 +26,11 @@ struct owner {
   std::span<const std::uint8_t> name;  ///< lower-case wire name when !is_question
 };
 
-/// One response under construction.
-class ladder {
+/// Fills the answer, authority and additional sections of one response for a name matched
+/// in a zone: service records, apex SOA/NS, CNAME chains, static RRsets, negative answers.
+class section_filler {
  public:
-  ladder(dns::response& r, const snapshot& snap, balancer& bal, std::uint16_t qtype)
+  section_filler(dns::response& r, const snapshot& snap, balancer& bal, std::uint16_t qtype)
       : r_(r), snap_(snap), bal_(bal), qtype_(qtype), after_question_(r.get_mark()) {}
 
   /// Resolves the matched name; records the outcome in the response.
@@ -74,7 +75,7 @@ class ladder {
     }
   }
   /// The balancer's choice for a service; false when the family has no backend.
-  bool service_answer(const owner& o, const service& svc, family fam) noexcept;
+  bool service_records(const owner& o, const service& svc, family fam) noexcept;
 
   dns::response& r_;
   const snapshot& snap_;
@@ -83,9 +84,10 @@ class ladder {
   dns::response::mark after_question_;
 };
 
-bool ladder::service_answer(const owner& o, const service& svc, family fam) noexcept {
+bool section_filler::service_records(const owner& o, const service& svc, family fam) noexcept {
   const auto& list = svc.backends[static_cast<std::size_t>(fam)];
-  const std::size_t want = std::min({std::size_t{svc.answers}, list.size(), max_service_answers});
+  const std::size_t want =
+      std::min({std::size_t{svc.records_per_response}, list.size(), max_records_per_response});
   if (want == 0) {
     return false;
   }
@@ -97,7 +99,7 @@ bool ladder::service_answer(const owner& o, const service& svc, family fam) noex
     truncate();
     return true;
   }
-  std::array<const backend*, max_service_answers> picked{};
+  std::array<const backend*, max_records_per_response> picked{};
   const std::size_t n = bal_.pick(snap_, svc, fam, std::span(picked).first(want));
   if (n == 0) {
     return false;
@@ -112,7 +114,7 @@ bool ladder::service_answer(const owner& o, const service& svc, family fam) noex
   return true;
 }
 
-void ladder::resolve(match_result m) noexcept {
+void section_filler::resolve(match_result m) noexcept {
   const zone& z = *m.zn;
   owner o;
   for (int links = 0;; ++links) {
@@ -123,7 +125,7 @@ void ladder::resolve(match_result m) noexcept {
       if (qtype_ == type::any && m.svc->backends[0].empty()) {
         fam = family::v6;
       }
-      if (service_answer(o, *m.svc, fam)) {
+      if (service_records(o, *m.svc, fam)) {
         return;
       }
       // No backend of the family: the name exists, the type does not (RFC 2308 2.2).
@@ -327,7 +329,7 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
                                                   m.svc->name.data()),
                                               m.svc->name.size())
                                   : q.q.wire;
-  ladder(r, *snap, bal, qtype).resolve(m);
+  section_filler(r, *snap, bal, qtype).resolve(m);
   const std::size_t length = finish(r, info);
   // Random names under a zone all share the zone's NXDOMAIN class (NSD, BIND RRL).
   if (info.rcode == static_cast<std::uint8_t>(rcode::nxdomain)) {

@@ -41,7 +41,7 @@ struct client_info {
 };
 
 /// Largest number of records of one service in one response.
-inline constexpr std::size_t max_service_answers = 64;
+inline constexpr std::size_t max_records_per_response = 64;
 
 /// Writes the response to `query` into `out` (the caller gives 65535 bytes); for UDP the
 /// response is limited to the client's size (512 without EDNS, else its EDNS size clamped

@@ -199,19 +199,11 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
     if (sel.built) return &sel;
 
     const auto& all = svc.backends[family_index(fam)];
-    sel.candidates.clear();
-    for (std::uint32_t i = 0; i < all.size(); ++i) {
-      if (all[i].state == backend_state::serving) sel.candidates.push_back(i);
-    }
-    // Fail open (SPEC 4): no serving backend left, so use every enabled one rather than
-    // answer nothing. The builder says so in fail_open; an empty serving set means the same.
-    sel.fail_open = svc.fail_open[family_index(fam)] || sel.candidates.empty();
-    if (sel.fail_open) {
-      sel.candidates.clear();
-      for (std::uint32_t i = 0; i < all.size(); ++i) {
-        if (all[i].enabled) sel.candidates.push_back(i);
-      }
-    }
+    // Who may answer was decided once for the snapshot (decide_candidates()); this thread
+    // copies it because some policies reorder their own list.
+    const family_candidates& decided = svc.candidates[family_index(fam)];
+    sel.candidates.assign(decided.indices.begin(), decided.indices.end());
+    sel.fail_open = decided.fail_open;
     sel.pol = svc.pol;
     const std::size_t n = sel.candidates.size();
     sel.infos.clear();
@@ -229,7 +221,7 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
       for (std::uint32_t idx : sel.candidates) {
         const backend& b = all[idx];
         selector::info i{};
-        i.counter = b.answers.get();
+        i.counter = b.answer_count.get();
         // Answers given before the report are in its connection count already (or were
         // never connections); only the later ones are added, and the last few before it
         // (connect_allowance). No report: all answers count.
@@ -299,12 +291,10 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
   selector* sel = selector_for(snap, svc, fam, now);
   if (sel == nullptr) {
     // Out of memory building the selector (or a service not in this snapshot): answer with
-    // the first serving backends rather than nothing.
-    std::size_t k = 0;
-    for (const backend& b : all) {
-      if (k == out.size()) break;
-      if (b.state == backend_state::serving) out[k++] = &b;
-    }
+    // the first candidates rather than nothing.
+    const auto& decided = svc.candidates[family_index(fam)].indices;
+    const std::size_t k = std::min(out.size(), decided.size());
+    for (std::size_t j = 0; j < k; ++j) out[j] = &all[decided[j]];
     return k;
   }
   const std::size_t n = sel->candidates.size();
@@ -348,7 +338,7 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
       }
       sel->cursor = static_cast<std::uint32_t>((sel->cursor + 1) % n);
       for (std::size_t j = 0; j < k; ++j) {
-        if (out[j]->answers) out[j]->answers->add(now);
+        if (out[j]->answer_count) out[j]->answer_count->add(now);
       }
       break;
     case policy::random:
@@ -357,11 +347,11 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
         const std::size_t r = j + random_index(next_random(), n - j);
         std::swap(sel->candidates[j], sel->candidates[r]);
         out[j] = &all[sel->candidates[j]];
-        if (out[j]->answers) out[j]->answers->add(now);
+        if (out[j]->answer_count) out[j]->answer_count->add(now);
       }
       break;
   }
-  if (sel->fail_open) fail_open_answers_.fetch_add(1, std::memory_order_relaxed);
+  if (sel->fail_open) fail_open_responses_.fetch_add(1, std::memory_order_relaxed);
   return k;
 }
 

@@ -36,8 +36,8 @@ class balancer {  // one per worker thread; never shared
 
   /// Chooses up to out.size() backends of `fam` from `svc` for one response, best first,
   /// and counts them as answered. Returns how many (0 when the family has none). `svc` must
-  /// be one of `snap.services`. Candidates are the `serving` backends, or every enabled
-  /// one when `svc.fail_open[fam]` is set (counted in fail_open_answers()).
+  /// be one of `snap.services`. Chooses among `svc.candidates[fam]` (counted in
+  /// fail_open_responses() when those are failing open).
   std::size_t pick(const snapshot& snap, const service& svc, family fam,
                    std::span<const backend*> out) noexcept;
 
@@ -47,8 +47,8 @@ class balancer {  // one per worker thread; never shared
 
   /// Responses this balancer answered fail open (no serving backend in the family).
   /// Read by metrics from another thread.
-  std::uint64_t fail_open_answers() const noexcept {
-    return fail_open_answers_.load(std::memory_order_relaxed);
+  std::uint64_t fail_open_responses() const noexcept {
+    return fail_open_responses_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -62,7 +62,7 @@ class balancer {  // one per worker thread; never shared
   const snapshot* seen_ = nullptr;
   std::uint64_t seen_generation_ = 0;
   std::vector<selector> selectors_;  // [service index * 2 + family]
-  std::atomic<std::uint64_t> fail_open_answers_{0};
+  std::atomic<std::uint64_t> fail_open_responses_{0};
 };
 
 }  // namespace loadns::core

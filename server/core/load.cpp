@@ -27,7 +27,7 @@ double share_of(const backend& b, double equal_share) noexcept {
 double predicted_connections(const backend& b, clock::time_point at,
                              clock::time_point now) noexcept {
   const auto reported = static_cast<double>(std::max<std::int64_t>(b.connections, 0));
-  const answer_counter* c = b.answers.get();
+  const answer_counter* c = b.answer_count.get();
   if (c == nullptr) return reported;
   // before() of a time whose bucket is still open leaves that bucket out: up to now, the
   // total is exact.

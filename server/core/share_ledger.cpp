@@ -13,8 +13,8 @@ void share_ledger::collect(const snapshot& snap, own_answers& out) {
   for (const service& svc : snap.services) {
     for (const auto& list : svc.backends) {
       for (const backend& b : list) {
-        if (!b.answers) continue;
-        const std::uint64_t total = b.answers->total();
+        if (!b.answer_count) continue;
+        const std::uint64_t total = b.answer_count->total();
         pending_[b.id] = total;
         const auto it = flushed_.find(b.id);
         const std::uint64_t before = it == flushed_.end() ? 0 : it->second;

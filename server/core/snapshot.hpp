@@ -20,8 +20,8 @@ using clock = std::chrono::steady_clock;
 
 enum class policy : std::uint8_t { least_load, least_connections, round_robin, random };
 
-/// Effective state, in the order the balancer checks it. Only `serving` backends are chosen,
-/// unless none of a family is left (fail open: then every enabled backend is).
+/// Effective state (decided by classify() in backends.hpp). Only `serving` backends are
+/// chosen, unless none of a family is left (fail open: then every enabled backend is).
 enum class backend_state : std::uint8_t { serving, stale, draining, disabled, full };
 
 enum class family : std::uint8_t { v4 = 0, v6 = 1 };
@@ -44,25 +44,31 @@ struct backend {
   std::optional<clock::time_point> reported_at;
   backend_state state = backend_state::serving;
   /// Answers this server handed this backend; shared by all threads, kept across snapshots.
-  std::shared_ptr<answer_counter> answers;
+  std::shared_ptr<answer_counter> answer_count;
   /// Answers the other servers of the zone handed it, at the times they gave them, as they
   /// share them through PostgreSQL (server/db/sharer.hpp); kept across snapshots. Null in
   /// snapshots built without it (tests): then only this server's own answers count.
   std::shared_ptr<answer_counter> shared;
 };
 
+/// The backends of one family that answer, decided once per snapshot (decide_candidates()).
+struct family_candidates {
+  std::vector<std::uint32_t> indices;  ///< into service::backends[family], in database order
+  bool fail_open = false;              ///< none is serving: these are every enabled backend instead
+};
+
 struct service {
   std::string name;  ///< lower case, no trailing dot
   std::uint32_t ttl = 60;
-  std::uint16_t answers = 1;  ///< records per response
+  std::uint16_t records_per_response = 1;  ///< the services.answers column
   bool accept_nonce = true;
   policy pol = policy::least_load;
   std::chrono::milliseconds stale_after{10'000};
   std::size_t index = 0;  ///< position in snapshot::services; keys per-thread balancer state
   /// Backends of each family (indexed by family), in database order.
   std::array<std::vector<backend>, 2> backends;
-  /// Per family: true when no backend is `serving`, so all enabled ones are used instead.
-  std::array<bool, 2> fail_open{};
+  /// Per family: who the balancer chooses from.
+  std::array<family_candidates, 2> candidates;
 };
 
 struct snapshot {

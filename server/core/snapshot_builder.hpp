@@ -1,7 +1,8 @@
 #pragma once
 // Turns the rows of one poll (core::source) into an immutable snapshot: validates every row,
-// renders record data to wire form, finds each name's zone, adds the empty non-terminals,
-// judges each backend's state, and attaches the answer counters that outlive snapshots.
+// renders record data to wire form (dns/rdata_text.hpp), finds each name's zone, adds the
+// empty non-terminals, and adds the backends with their states, candidates and answer
+// counters (backends.hpp).
 // Invalid data fails the whole build with a message naming the row, so the server keeps
 // answering from its last good snapshot.
 
@@ -26,10 +27,5 @@ struct build_result {
 /// for bad data; may throw std::bad_alloc.
 build_result build_snapshot(const source& src, clock::time_point now, std::uint64_t generation,
                             counter_registry& counters);
-
-/// Record data in presentation form to wire RDATA for the types loadns serves (A, AAAA,
-/// CNAME, MX, TXT; `type` in any case). Returns false with `error` set when invalid.
-bool render_rdata(std::string_view type, std::string_view data, std::uint16_t& rrtype,
-                  std::vector<std::uint8_t>& rdata, std::string& error);
 
 }  // namespace loadns::core

@@ -27,7 +27,7 @@ struct service_row {
   std::string name;  ///< FQDN, lower case, no trailing dot
   std::string zone;  ///< the enclosing zone's name
   std::uint32_t ttl = 60;
-  std::uint16_t answers = 1;
+  std::uint16_t records_per_response = 1;  ///< the answers column
   bool accept_nonce = true;
   std::string policy = "least_load";
   std::chrono::milliseconds stale_after{10'000};

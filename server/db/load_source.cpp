@@ -93,7 +93,7 @@ loaded_source load_source_at(pqxx::connection& conn) {
     s.ttl = u32(r[2]);
     const auto answers = r[3].as<long long>();
     if (answers < 1 || answers > 0xFFFF) throw std::range_error("services.answers out of range");
-    s.answers = static_cast<std::uint16_t>(answers);
+    s.records_per_response = static_cast<std::uint16_t>(answers);
     s.accept_nonce = r[4].as<bool>();
     s.policy = r[5].as<std::string>();
     s.stale_after = std::chrono::milliseconds(r[6].as<long long>());

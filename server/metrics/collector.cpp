@@ -78,7 +78,7 @@ void render_queries(exposition& e, const net::server& dns) {
     evicted += w->stats().tcp_evicted.get();
     timeouts += w->stats().tcp_timeouts.get();
   }
-  for (const auto* a : responders) fail_open += a->balancer().fail_open_answers();
+  for (const auto* a : responders) fail_open += a->balancer().fail_open_responses();
   e.family("loadns_tcp_connections", "gauge", "TCP connections open now.");
   e.sample("loadns_tcp_connections", dns.tcp_open());
   e.family("loadns_tcp_accepted_total", "counter", "TCP connections accepted.");
@@ -141,7 +141,7 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
       for (const auto& b : fam) {
         e.sample("loadns_backend_answers_total",
                  {{"service", svc.name}, {"backend", b.name}, {"address", b.address_text}},
-                 b.answers ? static_cast<double>(b.answers->total()) : 0.0);
+                 b.answer_count ? static_cast<double>(b.answer_count->total()) : 0.0);
       }
     }
   }

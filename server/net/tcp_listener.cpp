@@ -334,7 +334,7 @@ asio::awaitable<void> tcp_listener::session(tcp::socket accepted, std::ptrdiff_t
       answered = true;
       large = large || framer.message().size() + 2 > resting_buffer;
       std::size_t rlen =
-          context_.answers.handle(framer.message(), scratch_, core::transport::tcp, client);
+          context_.responder.handle(framer.message(), scratch_, core::transport::tcp, client);
       if (rlen == 0) continue;  // RFC 7766 allows silence; the client times out that one
       out.push_back(static_cast<std::uint8_t>(rlen >> 8));
       out.push_back(static_cast<std::uint8_t>(rlen & 0xff));

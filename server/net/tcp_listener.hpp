@@ -18,8 +18,8 @@ namespace loadns::net {
 /// What a TCP listener uses of the worker that owns it; all of it outlives the listener and
 /// is touched only from the worker's event loop thread, but for the connection count.
 struct tcp_context {
-  responder& answers;  ///< the event loop thread's responder
-  query_stats& stats;  ///< where the tcp_* session counters go (the responder's)
+  net::responder& responder;  ///< the event loop thread's responder
+  query_stats& stats;         ///< where the tcp_* session counters go (the responder's)
   std::atomic<unsigned>& open_connections;  ///< over every worker, capped by the options
   const options& opts;
 };

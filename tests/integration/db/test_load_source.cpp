@@ -44,7 +44,7 @@ INSERT INTO loadns.records (name, type, ttl, data) VALUES
   CHECK(s.name == "api.example.com");
   CHECK(s.zone == "example.com");
   CHECK(s.ttl == 30);
-  CHECK(s.answers == 2);
+  CHECK(s.records_per_response == 2);
   CHECK_FALSE(s.accept_nonce);
   CHECK(s.policy == "round_robin");
   CHECK(s.stale_after == std::chrono::milliseconds(15'000));

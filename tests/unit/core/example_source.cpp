@@ -32,7 +32,7 @@ core::source example_source() {
     row.name = std::move(name);
     row.zone = "example.com";
     row.ttl = 30;
-    row.answers = answers;
+    row.records_per_response = answers;
     row.accept_nonce = nonce;
     s.services.push_back(row);
   };

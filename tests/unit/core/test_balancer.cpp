@@ -1,3 +1,4 @@
+#include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
 
 #include <doctest/doctest.h>
@@ -45,7 +46,6 @@ std::unique_ptr<snapshot> make_snapshot(counter_registry& reg, std::uint64_t gen
   svc.name = "api.example.com";
   svc.pol = pol;
   svc.index = 0;
-  bool serving = false;
   for (const auto& s : specs) {
     backend b;
     b.id = s.id;
@@ -60,11 +60,10 @@ std::unique_ptr<snapshot> make_snapshot(counter_registry& reg, std::uint64_t gen
     b.state = s.state;
     b.enabled = s.enabled;
     b.draining = s.state == backend_state::draining;
-    b.answers = reg.get(s.id);
-    serving = serving || s.state == backend_state::serving;
+    b.answer_count = reg.get(s.id);
     svc.backends[0].push_back(std::move(b));
   }
-  svc.fail_open[0] = !svc.backends[0].empty() && !serving;
+  decide_candidates(svc);
   snap->services.push_back(std::move(svc));
   return snap;
 }
@@ -199,7 +198,7 @@ TEST_CASE("exclusion: only serving backends are chosen") {
       auto got = pick_many(bal, *snap, 200, t0);
       CHECK(got.count(2) == 0);
       CHECK(got[1] + got[3] == 200);
-      CHECK(bal.fail_open_answers() == 0);
+      CHECK(bal.fail_open_responses() == 0);
     }
   }
 }
@@ -212,13 +211,13 @@ TEST_CASE("fail open: no serving backend left, every enabled one is used and cou
   c.state = backend_state::disabled;
   c.enabled = false;
   auto snap = make_snapshot(reg, 1, {a, b, c});
-  REQUIRE(snap->services[0].fail_open[0]);
+  REQUIRE(snap->services[0].candidates[0].fail_open);
   balancer bal(8);
   auto got = pick_many(bal, *snap, 20, t0);
   CHECK(got.count(3) == 0);  // disabled stays out even then
   CHECK(got[2] == 15);       // least_load still applies: 0 + 15 = 10 + 5
   CHECK(got[1] == 5);
-  CHECK(bal.fail_open_answers() == 20);
+  CHECK(bal.fail_open_responses() == 20);
 
   SUBCASE("nothing enabled at all: no answer") {
     spec d{4, 0};
@@ -337,7 +336,7 @@ TEST_CASE("least_load agrees with a brute-force scan over random shares and answ
     double largest = 0;
     for (const auto& b : backends) largest = std::max(largest, share(b));
     auto load = [&](const backend& b) {
-      return (static_cast<double>(b.connections) + static_cast<double>(b.answers->total())) /
+      return (static_cast<double>(b.connections) + static_cast<double>(b.answer_count->total())) /
              share(b);
     };
     const double unit = 1.0 / largest + 1e-9;

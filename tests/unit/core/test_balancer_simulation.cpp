@@ -10,6 +10,7 @@
 // every `report_every` (phases spread), the server polls every `poll_every`. Overshoot = how
 // far the newcomer's real connections got above the old backends' average, at the worst moment.
 
+#include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
 
 #include <doctest/doctest.h>
@@ -76,9 +77,10 @@ double simulate(const world& w, counting mode) {
       // report had been taken when it was read.
       b.reported_at =
           mode == counting::from_report ? reports[static_cast<std::size_t>(i)].taken : now;
-      b.answers = reg.get(b.id);
+      b.answer_count = reg.get(b.id);
       svc.backends[0].push_back(std::move(b));
     }
+    decide_candidates(svc);
     next->services.push_back(std::move(svc));
     snap = std::move(next);
   };

@@ -27,7 +27,7 @@ backend make_backend(counter_registry& reg, std::int64_t id, std::int64_t connec
   b.capacity = capacity;
   b.reported_at = t0;
   b.state = state;
-  b.answers = reg.get(id);
+  b.answer_count = reg.get(id);
   return b;
 }
 
@@ -49,20 +49,20 @@ TEST_CASE("load: a backend without a capacity counts as an equal share (the mean
 TEST_CASE("load: predicted connections are the report plus the answers given since it") {
   counter_registry reg;
   backend b = make_backend(reg, 1, 10, 100);
-  b.answers->add(t0 - 5 * w, 7);  // before the report (and its connect allowance): in it
-  b.answers->add(t0 + w, 3);
-  b.answers->add(t0 + 4 * w, 2);
+  b.answer_count->add(t0 - 5 * w, 7);  // before the report (and its connect allowance): in it
+  b.answer_count->add(t0 + w, 3);
+  b.answer_count->add(t0 + 4 * w, 2);
   CHECK(predicted_connections(b, t0 + 10 * w, t0 + 10 * w) == doctest::Approx(15));
   // As of a moment between the answers: only those before it.
   CHECK(predicted_connections(b, t0 + 3 * w, t0 + 10 * w) == doctest::Approx(13));
   // Answers within the connect allowance before the report count as after it.
   backend late = make_backend(reg, 2, 10, 100);
-  late.answers->add(t0 - balancer::connect_allowance / 2, 4);
+  late.answer_count->add(t0 - balancer::connect_allowance / 2, 4);
   CHECK(predicted_connections(late, t0 + 10 * w, t0 + 10 * w) == doctest::Approx(14));
   // No report: every answer counts.
   backend fresh = make_backend(reg, 3, 0, 100);
   fresh.reported_at.reset();
-  fresh.answers->add(t0 - 5 * w, 6);
+  fresh.answer_count->add(t0 - 5 * w, 6);
   CHECK(predicted_connections(fresh, t0, t0) == doctest::Approx(6));
 }
 
@@ -79,7 +79,7 @@ TEST_CASE("load: imbalance is max over mean utilisation of the serving backends"
   CHECK(imbalance(svc, t0 + w).value() == doctest::Approx(1.8));
 
   // Answers given since the reports move it like the balancer sees them.
-  v4[1].answers->add(t0 + w, 80);
+  v4[1].answer_count->add(t0 + w, 80);
   CHECK(imbalance(svc, t0 + 2 * w).value() == doctest::Approx(1.0));
 
   // Utilisation is against capacity: 40/50 and 80/100 are even.

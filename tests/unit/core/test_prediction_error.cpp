@@ -37,7 +37,7 @@ std::unique_ptr<snapshot> make_snapshot(counter_registry& reg, const std::string
     b.capacity = 100;
     b.reported_at = r.at;
     b.state = r.state;
-    b.answers = reg.get(r.id);
+    b.answer_count = reg.get(r.id);
     svc.backends[0].push_back(std::move(b));
   }
   snap->services.push_back(std::move(svc));

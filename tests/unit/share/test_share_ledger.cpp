@@ -29,7 +29,7 @@ std::shared_ptr<snapshot> make_snapshot(counter_registry& reg, int n) {
     b.id = i;
     b.name = "b" + std::to_string(i);
     b.address = {192, 0, 2, static_cast<std::uint8_t>(i)};
-    b.answers = reg.get(i);
+    b.answer_count = reg.get(i);
     b.shared = reg.get_shared(i);
     svc.backends[0].push_back(std::move(b));
   }

@@ -1,0 +1,118 @@
+#include "server/core/backends.hpp"
+
+#include "server/dns/rdata_text.hpp"
+
+namespace loadns::core {
+namespace {
+
+std::string backend_label(const backend_row& row) {
+  std::string label = "backend ";
+  label += std::to_string(row.id);
+  label += " (";
+  label += row.service;
+  label += '/';
+  label += row.name;
+  label += ' ';
+  label += row.address;
+  label += ')';
+  return label;
+}
+
+}  // namespace
+
+backend_state classify(const backend& b, std::optional<clock::duration> report_age,
+                       const service& svc) noexcept {
+  if (!b.enabled) return backend_state::disabled;
+  if (b.draining) return backend_state::draining;
+  if (report_age && *report_age > svc.stale_after) return backend_state::stale;
+  if (b.capacity && b.connections >= *b.capacity) return backend_state::full;
+  return backend_state::serving;
+}
+
+void decide_candidates(service& svc) {
+  for (std::size_t f = 0; f < svc.backends.size(); ++f) {
+    const auto& list = svc.backends[f];
+    auto& c = svc.candidates[f];
+    c.indices.clear();
+    c.fail_open = false;
+    for (std::uint32_t i = 0; i < list.size(); ++i) {
+      if (list[i].state == backend_state::serving) c.indices.push_back(i);
+    }
+    if (!c.indices.empty()) continue;
+    for (std::uint32_t i = 0; i < list.size(); ++i) {
+      if (list[i].enabled) c.indices.push_back(i);
+    }
+    c.fail_open = !c.indices.empty();
+  }
+}
+
+bool add_backends(const source& src, clock::time_point now, counter_registry& counters,
+                  const std::unordered_map<std::string, std::size_t>& service_by_wire,
+                  snapshot& snap, std::string& error) {
+  // Where each row goes, first, so that every list is allocated once at its size: with
+  // 10,000 backends, growing the lists by doubling was the server's peak of memory.
+  struct placement {
+    std::size_t service = 0;
+    family fam = family::v4;
+    std::array<std::uint8_t, 16> address{};
+  };
+  std::vector<placement> place(src.backends.size());
+  for (std::size_t i = 0; i < src.backends.size(); ++i) {
+    const auto& row = src.backends[i];
+    std::vector<std::uint8_t> w;
+    auto it = service_by_wire.end();
+    if (dns::name_from_text(row.service, w)) {
+      it = service_by_wire.find(std::string(w.begin(), w.end()));
+    }
+    if (it == service_by_wire.end()) {
+      error = backend_label(row) + ": unknown service";
+      return false;
+    }
+    bool v6 = false;
+    if (!dns::address_from_text(row.address, v6, place[i].address)) {
+      error = backend_label(row) + ": invalid address";
+      return false;
+    }
+    place[i].fam = v6 ? family::v6 : family::v4;
+    place[i].service = it->second;
+  }
+  {
+    std::vector<std::array<std::size_t, 2>> sizes(snap.services.size());
+    for (const auto& p : place) ++sizes[p.service][static_cast<std::size_t>(p.fam)];
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      for (std::size_t f = 0; f < 2; ++f) snap.services[i].backends[f].reserve(sizes[i][f]);
+    }
+  }
+  for (std::size_t i = 0; i < src.backends.size(); ++i) {
+    const auto& row = src.backends[i];
+    service& svc = snap.services[place[i].service];
+    if (row.capacity && *row.capacity < 0) {
+      error = backend_label(row) + ": negative capacity";
+      return false;
+    }
+    if (!(row.weight > 0)) {
+      error = backend_label(row) + ": weight must be positive";
+      return false;
+    }
+    backend b;
+    b.id = row.id;
+    b.name = row.name;
+    b.fam = place[i].fam;
+    b.address = place[i].address;
+    b.address_text = std::string(dns::trim_blanks(row.address));
+    b.enabled = row.enabled;
+    b.draining = row.draining;
+    b.capacity = row.capacity;
+    b.weight = row.weight;
+    b.connections = row.connections;
+    if (row.report_age) b.reported_at = now - *row.report_age;
+    b.state = classify(b, row.report_age, svc);
+    b.answer_count = counters.get(row.id);
+    b.shared = counters.get_shared(row.id);
+    svc.backends[static_cast<std::size_t>(b.fam)].push_back(std::move(b));
+  }
+  for (auto& svc : snap.services) decide_candidates(svc);
+  return true;
+}
+
+}  // namespace loadns::core

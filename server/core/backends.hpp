@@ -1,0 +1,36 @@
+#pragma once
+// One home for the rules about a service's backends, applied once per snapshot: a backend's
+// effective state, and per family which backends answer and whether that is failing open.
+// The balancer only chooses among the candidates given here; metrics read the same states.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "server/core/answer_counter.hpp"
+#include "server/core/snapshot.hpp"
+#include "server/core/source.hpp"
+
+namespace loadns::core {
+
+/// A backend's effective state: the first reason that applies, most deliberate first (an
+/// operator's switch, then the agent's drain, then silence, then load); see docs/balancing.md.
+/// `report_age`: how old its last report was when the poll read it (empty: no agent).
+backend_state classify(const backend& b, std::optional<clock::duration> report_age,
+                       const service& svc) noexcept;
+
+/// Decides `svc.candidates` from its backends' states: the serving ones; when a family has
+/// none, every enabled one of that family instead, marked fail_open (answering with a backend
+/// that may be down beats answering with none: clients retry; see docs/balancing.md).
+void decide_candidates(service& svc);
+
+/// Adds the backends of `src` to the services of `snap` (found through `service_by_wire`:
+/// lower-case wire name to index), judged at `now` (this server's clock at the database's
+/// now()), with their answer counters from `counters`, and decides every service's
+/// candidates. False with `error` naming the row for invalid data.
+bool add_backends(const source& src, clock::time_point now, counter_registry& counters,
+                  const std::unordered_map<std::string, std::size_t>& service_by_wire,
+                  snapshot& snap, std::string& error);
+
+}  // namespace loadns::core
