@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 
+#include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
 
 using namespace std::chrono_literals;
@@ -33,6 +34,7 @@ std::shared_ptr<snapshot> make_snapshot(counter_registry& reg, int n) {
     b.shared = reg.get_shared(i);
     svc.backends[0].push_back(std::move(b));
   }
+  decide_candidates(svc);
   return snap;
 }
 
