@@ -16,8 +16,8 @@ struct loaded_source {
 };
 
 /// Reads zones, services, backends and records in one read-only REPEATABLE READ transaction
-/// (one consistent picture), report_age = now() - reported_at on the database clock (SPEC
-/// section 4), never negative. Effective values: draining = draining OR agent_draining,
+/// (one consistent picture), report_age = now() - reported_at on the database clock
+/// (docs/schema.md), never negative. Effective values: draining = draining OR agent_draining,
 /// capacity = coalesce(capacity, agent_capacity). Throws pqxx exceptions.
 loaded_source load_source_at(pqxx::connection& conn);
 

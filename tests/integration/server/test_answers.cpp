@@ -1,4 +1,4 @@
-// The answering rules of SPEC section 4, end to end: dig against the real server reading a
+// The answering rules of docs/answering.md, end to end: dig against the real server reading a
 // real PostgreSQL, each case over UDP and over TCP.
 
 #include <algorithm>

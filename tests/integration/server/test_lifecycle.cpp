@@ -176,7 +176,7 @@ TEST_CASE("with the database gone the server keeps answering and logs the outage
   CHECK(server.running());
   const auto new_lines = lines() - lines_before;
   MESSAGE(new_lines, " log lines during the outage");
-  CHECK_MESSAGE(new_lines <= 3, "log once per state change, not per poll (SPEC 4)");
+  CHECK_MESSAGE(new_lines <= 3, "log once per state change, not per poll");
 }
 
 TEST_CASE("--query-log logs each query") {
@@ -233,7 +233,7 @@ TEST_CASE("the metrics endpoint serves Prometheus text once ready") {
   REQUIRE(metrics.has_value());
   CHECK(metrics->status == 200);
   CHECK_MESSAGE(metrics->body.find("# TYPE") != std::string::npos, metrics->body);
-  // What SPEC 4 lists: queries by rcode, protocol and type; answers per backend; snapshot
+  // What the README's metrics section lists: queries by rcode, protocol and type; answers per backend; snapshot
   // age; poll duration and errors; backends by state; fail-open count. Names are the
   // server's; the words are the spec's.
   auto body = metrics->body;

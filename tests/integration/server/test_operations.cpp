@@ -1,5 +1,5 @@
-// Operator steering and observability end to end (SPEC section 4, "Balancing" and
-// "Operations"): drain and disable take effect at once (the delay is printed), a backend whose
+// Operator steering and observability end to end (docs/balancing.md, the README's metrics):
+// drain and disable take effect at once (the delay is printed), a backend whose
 // agent stops reporting is left out after stale_after, no serving backend fails open and is
 // counted, and /metrics counters move with the queries sent. One private cluster and server.
 
@@ -139,7 +139,7 @@ TEST_CASE("UPDATE ... SET draining = true stops answers at once; undone, they re
   const auto delay = wait_until_unserved(w.port(), "192.0.2.61", t0);
   REQUIRE_MESSAGE(delay.has_value(), "a drained backend was still answered after 5 s");
   MESSAGE("drain took effect ", delay->count(), " ms after the UPDATE committed");
-  CHECK(delay->count() < 1000);  // NOTIFY, not the 1 s poll (SPEC: at once)
+  CHECK(delay->count() < 1000);  // NOTIFY, not the 1 s poll (NOTIFY loadns_changed: at once)
   w.pg.psql("UPDATE loadns.backends SET draining = false WHERE name = 'o1'");
   CHECK(eventually(5s, [&] { return spread(w.port(), 20).count("192.0.2.61") > 0; }));
 }

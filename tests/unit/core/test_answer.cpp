@@ -1,4 +1,4 @@
-// answer() on the example source: one check per rule of SPEC section 4, each reading like it.
+// answer() on the example source: one check per rule of docs/answering.md, each reading like it.
 #include "server/core/answer.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // Simulates a newcomer joining a loaded service, in virtual time, with the real balancer and
-// answer counters, to reproduce the claim of SPEC section 4: counting answers from the moment
+// answer counters, to reproduce the claim of docs/balancing.md: counting answers from the moment
 // a snapshot loads ("resetting") forgets the ones given between the agent's report and the
 // poll that reads it, and the newcomer overshoots its share; counting them from the report's
 // own time (the answer_counter buckets) does not.
