@@ -155,9 +155,8 @@ int run_agent(const config& cfg, stop_signals& signals) {
           }
         }
       } else if (o.what != reporter::outcome::kind::cancelled) {
-        const db_state now_state = o.what == reporter::outcome::kind::unreachable
-                                       ? db_state::down
-                                       : db_state::refused;
+        const db_state now_state =
+            o.what == reporter::outcome::kind::unreachable ? db_state::down : db_state::refused;
         if (state != now_state) {
           if (o.what == reporter::outcome::kind::timed_out) {
             spdlog::error("report timed out ({} ms --sql-timeout): {}; retrying with backoff",

@@ -171,8 +171,8 @@ parse_result parse_config(int argc, const char* const* argv, const char* const* 
     if (addresses.size() > 2 ||
         (addresses.size() == 2 &&
          ip_address::parse(addresses[0])->family == ip_address::parse(addresses[1])->family)) {
-      throw CLI::ValidationError(
-          "--address", "at most one address per family (an IPv4 and an IPv6 address)");
+      throw CLI::ValidationError("--address",
+                                 "at most one address per family (an IPv4 and an IPv6 address)");
     }
     std::string error;
     auto info = make_conninfo(db, error);

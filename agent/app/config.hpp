@@ -19,10 +19,10 @@ namespace loadns::agent {
 enum class shed_action : std::uint8_t { off, destroy };
 
 struct config {
-  conninfo db;           ///< --db or LOADNS_DB
-  std::string service;   ///< --service: the balanced name
-  std::string name;      ///< --name: this backend's identity, default the host name
-  ip_address address;    ///< --address: what DNS answers hand out for this backend
+  conninfo db;          ///< --db or LOADNS_DB
+  std::string service;  ///< --service: the balanced name
+  std::string name;     ///< --name: this backend's identity, default the host name
+  ip_address address;   ///< --address: what DNS answers hand out for this backend
   /// A second --address, of the other family (a dual-stack host is one backend).
   std::optional<ip_address> second_address;
   socket_filter filter;  ///< --port (one or more), --local-address
@@ -32,14 +32,14 @@ struct config {
   counter_mode counter = counter_mode::automatic;
   std::string log_level = "info";
 
-  check_spec check;                                  ///< --check (default listen)
-  std::chrono::milliseconds check_interval{250};     ///< --check-interval
-  std::chrono::milliseconds check_timeout{1'000};    ///< --check-timeout
-  unsigned fall = 2;                                 ///< --fall
-  unsigned rise = 2;                                 ///< --rise
-  std::chrono::milliseconds sql_timeout{5'000};      ///< --sql-timeout: statement and lock
-  std::string on_shed;                               ///< --on-shed COMMAND (empty: none)
-  shed_action shed = shed_action::off;               ///< --shed
+  check_spec check;                                ///< --check (default listen)
+  std::chrono::milliseconds check_interval{250};   ///< --check-interval
+  std::chrono::milliseconds check_timeout{1'000};  ///< --check-timeout
+  unsigned fall = 2;                               ///< --fall
+  unsigned rise = 2;                               ///< --rise
+  std::chrono::milliseconds sql_timeout{5'000};    ///< --sql-timeout: statement and lock
+  std::string on_shed;                             ///< --on-shed COMMAND (empty: none)
+  shed_action shed = shed_action::off;             ///< --shed
 
   /// Every address given, the first first.
   [[nodiscard]] std::vector<ip_address> addresses() const {

@@ -59,9 +59,8 @@ int main(int argc, char** argv) {
         "loadns-agent {} for service {} as {} ({}{}{}): ports {}{}{}, every {} ms, check {} every "
         "{} ms (fall {}, rise {}), database {}",
         LOADNS_VERSION, cfg.service, cfg.name, cfg.address.to_string(),
-        cfg.second_address ? ", " : "",
-        cfg.second_address ? cfg.second_address->to_string() : "", ports_text(cfg.filter),
-        cfg.filter.local_address ? " on " : "",
+        cfg.second_address ? ", " : "", cfg.second_address ? cfg.second_address->to_string() : "",
+        ports_text(cfg.filter), cfg.filter.local_address ? " on " : "",
         cfg.filter.local_address ? cfg.filter.local_address->to_string() : "", cfg.interval.count(),
         cfg.check.text(), cfg.check_interval.count(), cfg.fall, cfg.rise, cfg.db.redacted);
     return run_agent(cfg, signals);

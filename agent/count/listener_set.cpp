@@ -22,9 +22,8 @@ void listener_set::note(ip_family family, std::uint8_t state, std::uint16_t port
     return;
   }
   const std::size_t bytes = family == ip_family::v4 ? 4 : 16;
-  const bool wildcard =
-      std::all_of(local.begin(), local.begin() + static_cast<long>(bytes),
-                  [](std::uint8_t b) { return b == 0; });
+  const bool wildcard = std::all_of(local.begin(), local.begin() + static_cast<long>(bytes),
+                                    [](std::uint8_t b) { return b == 0; });
   for (std::size_t i = 0; i < filter_.ports.size(); ++i) {
     if (filter_.ports[i] != port) {
       continue;

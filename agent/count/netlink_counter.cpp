@@ -150,9 +150,8 @@ std::error_code netlink_counter::dump(std::span<std::uint8_t> request, dump_kind
       return ec;
     }
     const std::span<const std::uint8_t> datagram(buffer_.data(), n);
-    const dump_chunk chunk = sink != nullptr
-                                 ? parse_dump_datagram(datagram, seq, *sink, kind)
-                                 : parse_dump_datagram(datagram, seq, filter_, kind);
+    const dump_chunk chunk = sink != nullptr ? parse_dump_datagram(datagram, seq, *sink, kind)
+                                             : parse_dump_datagram(datagram, seq, filter_, kind);
     into.examined += chunk.sockets;
     into.established += chunk.matched;
     switch (chunk.status) {

@@ -69,8 +69,8 @@ std::vector<std::uint8_t> build_dump_request(ip_family family,
   append(out, static_cast<std::uint8_t>(IPPROTO_TCP));
   // idiag_ext 0: no extensions (no tcp_info, no meminfo) keeps each message at 72 bytes.
   append(out, std::uint8_t{0});
-  append(out, std::uint8_t{0});  // pad
-  append(out, states);           // idiag_states
+  append(out, std::uint8_t{0});                          // pad
+  append(out, states);                                   // idiag_states
   out.resize(out.size() + sizeof(inet_diag_sockid), 0);  // id all zero: a dump, not a lookup
 
   if (!bytecode.empty()) {
@@ -102,7 +102,7 @@ std::vector<std::uint8_t> build_all_families_request(std::span<const std::uint8_
   append(out, std::uint8_t{0});                     // idiag_dst_len
   append(out, std::uint8_t{0});                     // idiag_ext: none
   out.resize(out.size() + sizeof(inet_diag_sockid), 0);
-  append(out, states);           // idiag_states
+  append(out, states);            // idiag_states
   append(out, std::uint32_t{0});  // idiag_dbs
 
   if (!bytecode.empty()) {

@@ -55,8 +55,8 @@ enum class dump_status : std::uint8_t {
 struct diag_socket {
   ip_family family = ip_family::v4;
   std::uint8_t state = 0;
-  std::uint16_t local_port = 0;   ///< host order
-  std::uint16_t remote_port = 0;  ///< host order
+  std::uint16_t local_port = 0;           ///< host order
+  std::uint16_t remote_port = 0;          ///< host order
   std::array<std::uint8_t, 16> local{};   ///< network order; IPv4 in the first 4 bytes
   std::array<std::uint8_t, 16> remote{};  ///< network order
   std::uint32_t interface = 0;

@@ -169,9 +169,8 @@ std::optional<check_spec> parse_check(std::string_view text, std::string& error)
   return s;
 }
 
-health_check::health_check(check_spec spec, socket_filter filter,
-                           std::vector<ip_address> addresses, std::chrono::milliseconds timeout,
-                           connection_counter& counter)
+health_check::health_check(check_spec spec, socket_filter filter, std::vector<ip_address> addresses,
+                           std::chrono::milliseconds timeout, connection_counter& counter)
     : spec_(std::move(spec)),
       filter_(std::move(filter)),
       addresses_(std::move(addresses)),
@@ -205,9 +204,8 @@ check_outcome health_check::run_listen() {
     return {false, false, "listen: cannot list listening sockets: " + ec.message()};
   }
   if (const std::uint16_t port = listeners_.first_missing(); port != 0) {
-    std::string where = filter_.local_address
-                            ? " on " + filter_.local_address->to_string() + " or a wildcard"
-                            : "";
+    std::string where =
+        filter_.local_address ? " on " + filter_.local_address->to_string() + " or a wildcard" : "";
     return {false, true, "listen: nothing listens on port " + std::to_string(port) + where};
   }
   return {};

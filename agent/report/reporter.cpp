@@ -45,8 +45,7 @@ const char* or_null(const std::optional<std::string>& s) noexcept {
 }  // namespace
 
 struct reporter::session {
-  session(const std::string& conninfo, std::chrono::milliseconds timeout)
-      : connection(conninfo) {
+  session(const std::string& conninfo, std::chrono::milliseconds timeout) : connection(conninfo) {
     // Per session, so they hold whatever the role's defaults are; a lock wait counts against
     // both, the lock timeout naming the cause in the error.
     const std::string ms = std::to_string(timeout.count());

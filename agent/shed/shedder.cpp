@@ -74,9 +74,9 @@ std::string shedder::shed(std::int64_t count) {
     } else {
       running_ = std::make_unique<command_process>(
           command_, std::vector<std::string>{"LOADNS_SHED=" + std::to_string(count)});
-      said += running_->started() ? "--on-shed command started with LOADNS_SHED=" +
-                                        std::to_string(count)
-                                  : "--on-shed: " + running_->error();
+      said += running_->started()
+                  ? "--on-shed command started with LOADNS_SHED=" + std::to_string(count)
+                  : "--on-shed: " + running_->error();
       if (!running_->started()) {
         running_.reset();
       }

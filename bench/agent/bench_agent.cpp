@@ -93,10 +93,17 @@ double agent_cpu_per_second(const std::string& agent, std::uint16_t port,
                             const std::vector<std::string>& extra, int seconds) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    std::vector<std::string> args{agent,       "--db",      "host=127.0.0.1 port=1 connect_timeout=1",
-                                  "--service", "bench.example.com", "--address",
-                                  "127.0.0.1", "--port",    std::to_string(port),
-                                  "--log-level", "error"};
+    std::vector<std::string> args{agent,
+                                  "--db",
+                                  "host=127.0.0.1 port=1 connect_timeout=1",
+                                  "--service",
+                                  "bench.example.com",
+                                  "--address",
+                                  "127.0.0.1",
+                                  "--port",
+                                  std::to_string(port),
+                                  "--log-level",
+                                  "error"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -195,12 +202,12 @@ int main(int argc, char** argv) {
     // Health checks every 250 ms beside counts every 2 s, against counts alone.
     std::printf("loadns-agent CPU at --interval 2s over %d s, %zu connections on the port:\n",
                 agent_seconds, n);
-    const double none = agent_cpu_per_second(agent, listener.port(), {"--check", "none"},
-                                             agent_seconds);
+    const double none =
+        agent_cpu_per_second(agent, listener.port(), {"--check", "none"}, agent_seconds);
     std::printf("  --check none (counting only)      %7.3f ms CPU per second\n", none);
     for (const char* check : {"listen", "tcp"}) {
-      const double with = agent_cpu_per_second(agent, listener.port(), {"--check", check},
-                                               agent_seconds);
+      const double with =
+          agent_cpu_per_second(agent, listener.port(), {"--check", check}, agent_seconds);
       std::printf("  --check %-6s every 250 ms       %7.3f ms CPU per second (%.2fx)\n", check,
                   with, none > 0 ? with / none : 0.0);
     }

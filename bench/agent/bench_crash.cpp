@@ -71,9 +71,10 @@ TEST_CASE("crash scenario: clients sent to a backend whose listener was SIGKILLe
   for (int round = 1; round <= rounds; ++round) {
     for (const char* check : {"none", "listen"}) {
       const outcome o = crash(check);
-      std::printf("round %d, --check %-6s: %2d of %2d clients over 3 s sent to the dead backend "
-                  "(%d unanswered)\n",
-                  round, check, o.to_dead, o.clients, o.unanswered);
+      std::printf(
+          "round %d, --check %-6s: %2d of %2d clients over 3 s sent to the dead backend "
+          "(%d unanswered)\n",
+          round, check, o.to_dead, o.clients, o.unanswered);
       std::fflush(stdout);
     }
   }

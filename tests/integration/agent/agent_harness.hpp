@@ -4,10 +4,10 @@
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,7 +26,6 @@
 namespace loadns::test::agent {
 
 using namespace std::chrono_literals;
-
 
 inline constexpr auto interval = 300ms;
 inline const std::string interval_flag = "300ms";

@@ -63,8 +63,8 @@ class arrivals {
         if (h && h->rcode == 0 && h->ancount >= 1) {
           // One A record per answer, no EDNS: its address is the message's last 4 bytes.
           const auto* a = reply->data() + reply->size() - 4;
-          address = std::to_string(a[0]) + "." + std::to_string(a[1]) + "." +
-                    std::to_string(a[2]) + "." + std::to_string(a[3]);
+          address = std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) +
+                    "." + std::to_string(a[3]);
         }
       }
       {
@@ -100,11 +100,11 @@ struct world {
   [[nodiscard]] std::vector<std::string> agent(const std::string& name, const std::string& ip,
                                                std::uint16_t port,
                                                std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a{"--db",      db.pg.conninfo("loadns", "agent"),
-                               "--service", "api.example.com",
-                               "--address", ip,
-                               "--port",    std::to_string(port),
-                               "--name",    name,
+    std::vector<std::string> a{"--db",       db.pg.conninfo("loadns", "agent"),
+                               "--service",  "api.example.com",
+                               "--address",  ip,
+                               "--port",     std::to_string(port),
+                               "--name",     name,
                                "--interval", "2s"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
@@ -122,7 +122,7 @@ struct world {
 };
 
 inline std::string names_of(const std::vector<answer>& answers, const std::string& address,
-                     steady::time_point t0) {
+                            steady::time_point t0) {
   std::string out;
   for (const auto& a : answers) {
     if (a.address == address) {

@@ -204,3 +204,19 @@ TEST_CASE("bad flags: a clear message and a non-zero exit while --help and --ver
   CHECK(version.wait_exit(5s) == 0);
   CHECK(version.log().find(LOADNS_VERSION) != std::string::npos);
 }
+
+TEST_CASE("--address once per family: the second address reaches report(second_address)") {
+  database db;
+  tcp_listener l("127.0.0.1");
+  agent_process agent(db.agent_args("b1", l.port(), {"--address", "2001:db8::10"}));
+  std::string seen;
+  CHECK_MESSAGE(
+      eventually(10s,
+                 [&] {
+                   return (seen = db.query("SELECT host(address) || '|' || host(second_address) "
+                                           "FROM loadns.backends WHERE name = 'b1'")) ==
+                          "192.0.2.10|2001:db8::10";
+                 }),
+      seen << "\n"
+           << agent.log());
+}

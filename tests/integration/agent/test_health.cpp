@@ -62,18 +62,21 @@ TEST_CASE("listen check: a listener that vanishes is reported unhealthy at once,
   service->kill();
   const std::string down = "false|listen: nothing listens on port " + std::to_string(port);
   std::string seen;
-  REQUIRE_MESSAGE(eventually(5s, [&] { return (seen = health(db, "b1")) == down; }, 5ms),
-                  seen << "\n" << agent.log());
+  REQUIRE_MESSAGE(eventually(
+                      5s, [&] { return (seen = health(db, "b1")) == down; }, 5ms),
+                  seen << "\n"
+                       << agent.log());
   const long down_ms = ms_since(killed);
-  MESSAGE("listener SIGKILLed -> agent_healthy = false in the database after " << down_ms
-                                                                                 << " ms");
+  MESSAGE("listener SIGKILLed -> agent_healthy = false in the database after " << down_ms << " ms");
   CHECK(down_ms < 500);  // one check interval (250 ms) and one report
   CHECK(db.query("SELECT state || '|' || reason FROM loadns.backend_status WHERE name = 'b1'")
             .starts_with("unhealthy|"));
 
   const auto back = steady::now();
   service.emplace("127.0.0.1", port);
-  REQUIRE_MESSAGE(eventually(5s, [&] { return health(db, "b1") == "true|"; }, 5ms), agent.log());
+  REQUIRE_MESSAGE(eventually(
+                      5s, [&] { return health(db, "b1") == "true|"; }, 5ms),
+                  agent.log());
   MESSAGE("listener back -> healthy after " << ms_since(back) << " ms (rise 2 x 250 ms)");
   CHECK(ms_since(back) < 1500);
   const std::string log = agent.log();
@@ -106,15 +109,19 @@ TEST_CASE("http check: a 503 takes the backend out after --fall checks, a 200 br
   http.set_status(503);
   std::string seen;
   REQUIRE_MESSAGE(
-      eventually(5s, [&] { return (seen = health(db, "b1")) == "false|http: " + url + " answered 503"; },
-                 5ms),
-      seen << "\n" << agent.log());
+      eventually(
+          5s, [&] { return (seen = health(db, "b1")) == "false|http: " + url + " answered 503"; },
+          5ms),
+      seen << "\n"
+           << agent.log());
   MESSAGE("HTTP 503 -> agent_healthy = false after " << ms_since(t0) << " ms (fall 2 x 250 ms)");
   CHECK(ms_since(t0) < 1000);
 
   const auto t1 = steady::now();
   http.set_status(200);
-  REQUIRE_MESSAGE(eventually(5s, [&] { return health(db, "b1") == "true|"; }, 5ms), agent.log());
+  REQUIRE_MESSAGE(eventually(
+                      5s, [&] { return health(db, "b1") == "true|"; }, 5ms),
+                  agent.log());
   MESSAGE("HTTP 200 -> healthy after " << ms_since(t1) << " ms (rise 2 x 250 ms)");
   CHECK(http.requests() >= 4);
 }
@@ -127,17 +134,17 @@ TEST_CASE("exec and tcp checks, and none") {
     { std::ofstream(flag.string()) << "ok"; }
     tcp_listener l("127.0.0.1");
     const std::string command = "test -e " + flag.string();
-    agent_process agent(
-        db.agent_args("b1", l.port(), hour_interval({"--check", "exec:" + command, "--fall", "1"})));
+    agent_process agent(db.agent_args(
+        "b1", l.port(), hour_interval({"--check", "exec:" + command, "--fall", "1"})));
     REQUIRE_MESSAGE(eventually(10s, [&] { return health(db, "b1") == "true|"; }), agent.log());
     std::filesystem::remove(flag);
     std::string seen;
-    CHECK_MESSAGE(eventually(5s,
-                             [&] {
-                               return (seen = health(db, "b1")) ==
-                                      "false|exec: `" + command + "` exited 1";
-                             }),
-                  seen << "\n" << agent.log());
+    CHECK_MESSAGE(
+        eventually(
+            5s,
+            [&] { return (seen = health(db, "b1")) == "false|exec: `" + command + "` exited 1"; }),
+        seen << "\n"
+             << agent.log());
   }
   SUBCASE("tcp: a refused connection is down at once") {
     std::optional<tcp_listener> l;
@@ -156,7 +163,8 @@ TEST_CASE("exec and tcp checks, and none") {
                                       "false|tcp: connect to 127.0.0.1:" + std::to_string(port) +
                                           ": Connection refused";
                              }),
-                  seen << "\n" << agent.log());
+                  seen << "\n"
+                       << agent.log());
     CHECK(ms_since(t0) < 1000);  // not 5 checks: a refusal is definite
   }
   SUBCASE("none: healthy with nothing listening") {

@@ -34,7 +34,6 @@ using loadns::test::eventually;
 using loadns::test::server_options;
 using loadns::test::server_process;
 
-
 TEST_CASE("a SIGKILLed listener: no answer names its backend from 500 ms after the kill" *
           doctest::may_fail()) {
   world w;
@@ -43,9 +42,8 @@ TEST_CASE("a SIGKILLed listener: no answer names its backend from 500 ms after t
   std::vector<std::unique_ptr<agent_process>> agents;
   for (std::size_t i = 0; i < ips.size(); ++i) {
     services.push_back(std::make_unique<listener_process>(ips[i]));
-    agents.push_back(std::make_unique<agent_process>(
-        w.agent("b" + std::to_string(i + 1), ips[i], services[i]->port(),
-                {"--local-address", ips[i]})));
+    agents.push_back(std::make_unique<agent_process>(w.agent(
+        "b" + std::to_string(i + 1), ips[i], services[i]->port(), {"--local-address", ips[i]})));
   }
   arrivals clients(w.server->port(), 20);
   REQUIRE_MESSAGE(eventually(20s, [&] { return w.serving_all(clients, ips); }),
@@ -99,8 +97,7 @@ TEST_CASE("an HTTP check answering 503: no answer names the backend from 500 ms 
   std::vector<std::unique_ptr<agent_process>> agents;
   for (std::size_t i = 0; i < ips.size(); ++i) {
     services.push_back(std::make_unique<http_toggle>());
-    const std::string url =
-        "http://127.0.0.1:" + std::to_string(services[i]->port()) + "/healthz";
+    const std::string url = "http://127.0.0.1:" + std::to_string(services[i]->port()) + "/healthz";
     agents.push_back(std::make_unique<agent_process>(
         w.agent("h" + std::to_string(i + 1), ips[i], services[i]->port(), {"--check", url})));
   }
@@ -120,10 +117,11 @@ TEST_CASE("an HTTP check answering 503: no answer names the backend from 500 ms 
       last = a.sent;
     }
   }
-  MESSAGE("HTTP check of " << ips[0] << " answering 503: " << to_failed << " of " << after.size()
-                           << " clients in the next 3 s were sent to it, the last one "
-                           << std::chrono::duration_cast<std::chrono::milliseconds>(last - failed).count()
-                           << " ms after the switch (--fall 2 at 250 ms)");
+  MESSAGE("HTTP check of "
+          << ips[0] << " answering 503: " << to_failed << " of " << after.size()
+          << " clients in the next 3 s were sent to it, the last one "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(last - failed).count()
+          << " ms after the switch (--fall 2 at 250 ms)");
   // --fall 2 checks 250 ms apart: the second failure comes at most 500 ms after the switch.
   int late = 0;
   for (const auto& a : clients.since(failed + 1000ms)) late += a.address == ips[0] ? 1 : 0;

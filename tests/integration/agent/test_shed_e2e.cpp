@@ -32,7 +32,7 @@ using loadns::test::tcp_listener;
 namespace {
 
 struct client {
-  int fd = -1;       // the client's end
+  int fd = -1;        // the client's end
   int accepted = -1;  // the backend's end
   std::string ip;
 };
@@ -80,33 +80,38 @@ TEST_CASE("--shed destroy: closed clients reconnect through DNS and the two back
   std::map<std::string, const tcp_listener*> by_ip{{a.ip(), &a}, {b.ip(), &b}};
   std::vector<client> clients;
   for (int i = 0; i < 40; ++i) clients.push_back(connect_to(a));
-  agent_process agent_a(w.agent("s1", a.ip(), a.port(),
-                                {"--local-address", a.ip(), "--interval", "1s", "--shed", "destroy"}));
-  agent_process agent_b(w.agent("s2", b.ip(), b.port(),
-                                {"--local-address", b.ip(), "--interval", "1s", "--shed", "destroy"}));
+  agent_process agent_a(
+      w.agent("s1", a.ip(), a.port(),
+              {"--local-address", a.ip(), "--interval", "1s", "--shed", "destroy"}));
+  agent_process agent_b(
+      w.agent("s2", b.ip(), b.port(),
+              {"--local-address", b.ip(), "--interval", "1s", "--shed", "destroy"}));
 
   const auto t0 = steady::now();
   int closed = 0;
   int serial = 0;
   std::map<std::string, int> held;
-  const bool converged = eventually(30s, [&] {
-    for (auto& c : clients) {
-      if (!was_reset(c)) continue;
-      ++closed;
-      ::close(c.fd);
-      ::close(c.accepted);
-      const std::string ip = resolve(w.server->port(), ++serial);
-      REQUIRE_MESSAGE(by_ip.count(ip) == 1, "resolved to '" << ip << "'");
-      c = connect_to(*by_ip[ip]);
-    }
-    held.clear();
-    for (const auto& c : clients) ++held[c.ip];
-    return held[a.ip()] <= 21 && held[b.ip()] >= 19;
-  }, 50ms);
+  const bool converged = eventually(
+      30s,
+      [&] {
+        for (auto& c : clients) {
+          if (!was_reset(c)) continue;
+          ++closed;
+          ::close(c.fd);
+          ::close(c.accepted);
+          const std::string ip = resolve(w.server->port(), ++serial);
+          REQUIRE_MESSAGE(by_ip.count(ip) == 1, "resolved to '" << ip << "'");
+          c = connect_to(*by_ip[ip]);
+        }
+        held.clear();
+        for (const auto& c : clients) ++held[c.ip];
+        return held[a.ip()] <= 21 && held[b.ip()] >= 19;
+      },
+      50ms);
   const double seconds = std::chrono::duration<double>(steady::now() - t0).count();
-  MESSAGE("40 connections on " << a.ip() << ", none on " << b.ip() << ": after " << seconds
-                               << " s " << held[a.ip()] << " / " << held[b.ip()] << ", "
-                               << closed << " closed and reconnected (20 needed)");
+  MESSAGE("40 connections on " << a.ip() << ", none on " << b.ip() << ": after " << seconds << " s "
+                               << held[a.ip()] << " / " << held[b.ip()] << ", " << closed
+                               << " closed and reconnected (20 needed)");
   CHECK_MESSAGE(converged, agent_a.log() << agent_b.log());
   // Converged means settled: two more reports of each agent close (almost) nothing more.
   const auto settle = steady::now() + 2500ms;

@@ -18,8 +18,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/agent/agent_harness.hpp"
@@ -28,8 +28,8 @@
 
 using namespace std::chrono_literals;
 using namespace loadns::test::agent;
-using loadns::test::eventually;
 using loadns::test::connection_set;
+using loadns::test::eventually;
 using loadns::test::tcp_listener;
 using steady = std::chrono::steady_clock;
 
@@ -54,9 +54,10 @@ class lock_holder {
       ::_exit(127);
     }
     REQUIRE(eventually(10s, [&] {
-      return db.query("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                      "WHERE c.relname = 'backends' AND l.mode = 'AccessExclusiveLock' AND "
-                      "l.granted") == "1";
+      return db.query(
+                 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                 "WHERE c.relname = 'backends' AND l.mode = 'AccessExclusiveLock' AND "
+                 "l.granted") == "1";
     }));
   }
   ~lock_holder() { release(); }
@@ -81,8 +82,9 @@ class lock_holder {
 };
 
 bool agent_waits_on_lock(const database& db) {
-  return db.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                  "'loadns-agent' AND wait_event_type = 'Lock'") == "1";
+  return db.query(
+             "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+             "'loadns-agent' AND wait_event_type = 'Lock'") == "1";
 }
 
 long ms_since(steady::time_point t0) {
@@ -92,7 +94,8 @@ long ms_since(steady::time_point t0) {
 
 }  // namespace
 
-TEST_CASE("SIGTERM while blocked on LOCK loadns.backends: cancelled, draining attempted, exit in time") {
+TEST_CASE(
+    "SIGTERM while blocked on LOCK loadns.backends: cancelled, draining attempted, exit in time") {
   database db;
   tcp_listener l("127.0.0.1");
   SUBCASE("the lock goes away during the draining attempt: the drain lands") {
@@ -149,8 +152,9 @@ TEST_CASE("a report blocked on a lock gives up at --sql-timeout and the agent go
   REQUIRE_MESSAGE(eventually(10s, [&] { return db.backend("b1") == row(0); }), agent.log());
   {
     lock_holder lock(db);
-    CHECK_MESSAGE(eventually(5s, [&] { return agent.log().find("report timed out") != std::string::npos; }),
-                  agent.log());
+    CHECK_MESSAGE(
+        eventually(5s, [&] { return agent.log().find("report timed out") != std::string::npos; }),
+        agent.log());
   }
   connection_set conns(l);
   conns.open(3);
@@ -250,8 +254,8 @@ TEST_CASE("--on-shed runs the command with LOADNS_SHED") {
   tcp_listener l("127.0.0.1");
   const auto out = std::filesystem::temp_directory_path() /
                    ("loadns-agent-on-shed-" + std::to_string(::getpid()));
-  agent_process agent(db.agent_args(
-      "b1", l.port(), {"--on-shed", "echo \"$LOADNS_SHED\" > " + out.string()}));
+  agent_process agent(
+      db.agent_args("b1", l.port(), {"--on-shed", "echo \"$LOADNS_SHED\" > " + out.string()}));
   REQUIRE_MESSAGE(eventually(10s, [&] { return db.backend("b1") == row(0); }), agent.log());
   db.pg.psql("INSERT INTO loadns.test_shed VALUES (42)");
   std::string seen;
@@ -261,6 +265,7 @@ TEST_CASE("--on-shed runs the command with LOADNS_SHED") {
                              std::getline(in, seen);
                              return seen == "42";
                            }),
-                seen << "\n" << agent.log());
+                seen << "\n"
+                     << agent.log());
   std::filesystem::remove(out);
 }

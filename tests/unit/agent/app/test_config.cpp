@@ -121,15 +121,15 @@ TEST_CASE("--address once per family: the second is the other family's") {
 }
 
 TEST_CASE("every flag has its LOADNS_ variable; flags win; lists are comma-separated") {
-  const auto r = parse({"--interval", "3s"},
-                       {"LOADNS_DB=host=db.example.com", "LOADNS_SERVICE=api.example.com",
-                        "LOADNS_ADDRESS=192.0.2.10,2001:db8::10", "LOADNS_PORT=8443,8444",
-                        "LOADNS_INTERVAL=500ms", "LOADNS_CAPACITY=70", "LOADNS_NAME=edge-9",
-                        "LOADNS_NO_DRAIN_ON_EXIT=true", "LOADNS_CHECK=tcp",
-                        "LOADNS_CHECK_INTERVAL=1s", "LOADNS_CHECK_TIMEOUT=2s", "LOADNS_FALL=5",
-                        "LOADNS_RISE=6", "LOADNS_SQL_TIMEOUT=3s", "LOADNS_ON_SHED=true",
-                        "LOADNS_SHED_ACTION=destroy", "LOADNS_COUNTER=proc", "LOADNS_LOG_LEVEL=warn",
-                        "LOADNS_LOCAL_ADDRESS=192.0.2.10"});
+  const auto r =
+      parse({"--interval", "3s"},
+            {"LOADNS_DB=host=db.example.com", "LOADNS_SERVICE=api.example.com",
+             "LOADNS_ADDRESS=192.0.2.10,2001:db8::10", "LOADNS_PORT=8443,8444",
+             "LOADNS_INTERVAL=500ms", "LOADNS_CAPACITY=70", "LOADNS_NAME=edge-9",
+             "LOADNS_NO_DRAIN_ON_EXIT=true", "LOADNS_CHECK=tcp", "LOADNS_CHECK_INTERVAL=1s",
+             "LOADNS_CHECK_TIMEOUT=2s", "LOADNS_FALL=5", "LOADNS_RISE=6", "LOADNS_SQL_TIMEOUT=3s",
+             "LOADNS_ON_SHED=true", "LOADNS_SHED_ACTION=destroy", "LOADNS_COUNTER=proc",
+             "LOADNS_LOG_LEVEL=warn", "LOADNS_LOCAL_ADDRESS=192.0.2.10"});
   REQUIRE_MESSAGE(r.what == parse_result::action::run, r.output);
   CHECK(r.cfg.service == "api.example.com");
   CHECK(r.cfg.second_address);
@@ -162,8 +162,8 @@ TEST_CASE("an unknown LOADNS_ variable is refused with a clear message") {
 TEST_CASE("--help lists every flag's default and variable") {
   const auto help = parse({"--help"});
   CHECK(help.exit_code == 0);
-  for (const char* s : {"LOADNS_CHECK_INTERVAL", "250ms", "LOADNS_SQL_TIMEOUT", "5s",
-                        "LOADNS_FALL", "listen", "LOADNS_NO_DRAIN_ON_EXIT", "LOADNS_ON_SHED"}) {
+  for (const char* s : {"LOADNS_CHECK_INTERVAL", "250ms", "LOADNS_SQL_TIMEOUT", "5s", "LOADNS_FALL",
+                        "listen", "LOADNS_NO_DRAIN_ON_EXIT", "LOADNS_ON_SHED"}) {
     CAPTURE(s);
     CHECK(help.output.find(s) != std::string::npos);
   }

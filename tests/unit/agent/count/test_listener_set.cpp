@@ -40,7 +40,8 @@ TEST_CASE("only LISTEN sockets count: an established connection on the port does
   CHECK(l.first_missing() == 8080);
 }
 
-TEST_CASE("with --local-address: that address, its v4-mapped form, or a wildcard of either family") {
+TEST_CASE(
+    "with --local-address: that address, its v4-mapped form, or a wildcard of either family") {
   const socket_filter f{{8080}, ip_address::parse("192.0.2.10")};
   for (const char* ok : {"192.0.2.10", "::ffff:192.0.2.10", "0.0.0.0", "::"}) {
     CAPTURE(ok);

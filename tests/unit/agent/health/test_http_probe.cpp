@@ -26,9 +26,9 @@ TEST_CASE("check URLs: host, port, path, IPv6 literals; refusals say why") {
   REQUIRE(t);
   CHECK(t->port == 80);
 
-  for (const char* bad : {"https://a:1/", "http://:80/", "http://a:0/", "http://a:65536/",
-                          "http://a:x/", "http://u@a/", "http://[::1/", "http://a:80/p q",
-                          "http://a:/"}) {
+  for (const char* bad :
+       {"https://a:1/", "http://:80/", "http://a:0/", "http://a:65536/", "http://a:x/",
+        "http://u@a/", "http://[::1/", "http://a:80/p q", "http://a:/"}) {
     CAPTURE(bad);
     error.clear();
     CHECK_FALSE(parse_http_url(bad, error));
@@ -48,8 +48,7 @@ TEST_CASE("the GET names the host and closes the connection") {
 TEST_CASE("status lines: complete, partial, malformed") {
   using kind = http_status::kind;
   CHECK(parse_http_status("HTTP/1.1 200 OK\r\n").code == 200);
-  CHECK(parse_http_status("HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n").code ==
-        503);
+  CHECK(parse_http_status("HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n").code == 503);
   CHECK(parse_http_status("HTTP/1.1 204 \r\n").what == kind::complete);
   CHECK(parse_http_status("HTTP/1.1 204\r\n").what == kind::complete);
   CHECK(parse_http_status("").what == kind::need_more);
