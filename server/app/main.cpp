@@ -58,12 +58,17 @@ net::options network_options(const app::server_config& cfg) {
 
 int run_server(const app::server_config& cfg) {
   // Every thread started from here on inherits this mask, so the signals reach sigwait below
-  // and nothing else.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // and nothing else. SIGHUP, which operators and logrotate hooks send out of habit, reloads
+  // from the database instead of ending the process (its default action).
+  sigset_t handled_signals;
+  sigemptyset(&handled_signals);
+  sigaddset(&handled_signals, SIGTERM);
+  sigaddset(&handled_signals, SIGINT);
+  sigaddset(&handled_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
+  // A peer that closes a TCP or metrics connection mid-write must cost an EPIPE, not the
+  // process (writes that do not pass MSG_NOSIGNAL would otherwise raise SIGPIPE).
+  ::signal(SIGPIPE, SIG_IGN);
 
   std::string listening;
   for (const auto& l : cfg.listen) listening += (listening.empty() ? "" : ", ") + l.to_string();
@@ -136,7 +141,12 @@ int run_server(const app::server_config& cfg) {
   if (sharer) sharer->start();
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&handled_signals, &sig);
+    if (sig != SIGHUP) break;
+    spdlog::info("received SIGHUP, reloading from the database");
+    refresher.request_poll();
+  }
   spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   if (metrics_endpoint) metrics_endpoint->stop();
   dns.stop();

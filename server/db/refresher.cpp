@@ -73,6 +73,7 @@ struct refresher::impl {
   std::thread watchdog_thread;
   std::atomic<bool> stopping{false};
   std::atomic<bool> finished{false};  // run() returned
+  std::atomic<bool> poll_requested{false};  // request_poll(): read the database now
   int wake_fd = -1;
   std::mutex watchdog_mutex;  // only for watchdog_cv: stop() wakes the watchdog
   std::condition_variable watchdog_cv;
@@ -186,7 +187,8 @@ void refresher::impl::run() {
         backoff = opt.reconnect_min;
         next_poll = steady::now();
       }
-      if (!db.notified() && steady::now() < next_poll) {
+      const bool requested = poll_requested.exchange(false, std::memory_order_acq_rel);
+      if (!requested && !db.notified() && steady::now() < next_poll) {
         wait(next_poll);
         continue;
       }
@@ -279,6 +281,14 @@ void refresher::stop() {
   s.watchdog_thread.join();
   ::close(s.wake_fd);
   s.wake_fd = -1;
+}
+
+void refresher::request_poll() noexcept {
+  auto& s = *impl_;
+  if (s.wake_fd < 0) return;
+  s.poll_requested.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(s.wake_fd, &one, sizeof one);
 }
 
 const refresher_stats& refresher::stats() const noexcept {

@@ -57,6 +57,9 @@ class refresher {
   /// Wakes the thread and joins it. A poll in flight gets a second to finish before its
   /// connection is cut; a connection attempt may take up to connect_timeout. Idempotent.
   void stop();
+  /// Asks for a read of the database now, as a NOTIFY would but without waiting for one
+  /// (SIGHUP). Safe from any thread; a no-op before start().
+  void request_poll() noexcept;
 
   const refresher_stats& stats() const noexcept;
 

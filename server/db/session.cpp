@@ -2,9 +2,11 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <pqxx/pqxx>
 #include <system_error>
 
@@ -99,6 +101,12 @@ void session::wait(steady::time_point deadline, int wake_fd, const std::atomic<b
     const int r = ::poll(fds.data(), n, timeout);
     if (r < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "poll");
     if (r > 0 && n == 2 && fds[1].revents != 0) conn_->get_notifs();
+    if (r > 0 && fds[0].revents != 0) {
+      // A wake-up (stop, or a requested poll): consume it so the next wait blocks again.
+      std::uint64_t count = 0;
+      [[maybe_unused]] auto got = ::read(wake_fd, &count, sizeof count);
+      return;
+    }
     if (steady::now() >= deadline) return;
   }
 }

@@ -41,7 +41,8 @@ class session {
   std::string where() const;
   int server_version() const;
 
-  /// Sleeps until `deadline`, a notification, or `wake_fd` readable (stop). Reads the
+  /// Sleeps until `deadline`, a notification, or `wake_fd` (an eventfd) readable: stop or a
+  /// requested poll; the wake-up is consumed. Reads the
   /// notifications that arrive; a broken connection throws pqxx::broken_connection.
   void wait(steady::time_point deadline, int wake_fd, const std::atomic<bool>& stopping);
   /// A notification arrived since the last take_notification(); clears it.

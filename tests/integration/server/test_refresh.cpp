@@ -3,6 +3,7 @@
 // deleted. Delays are measured and printed.
 
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -197,4 +198,40 @@ TEST_CASE("NOTIFY loadns_changed reloads at once, long before the poll interval"
                          "VALUES ('notified.example.com', 'x1', '192.0.2.62');");
   const auto d = wait_for(server.port(), "notified.example.com", {rcode::noerror, 1}, t0, 2s);
   MESSAGE("change with NOTIFY served after ", d.count(), " ms (poll interval 60 s)");
+}
+
+TEST_CASE("SIGHUP reloads from the database at once, and the server lives on") {
+  pg_cluster pg;
+  pg.create_loadns_database();
+  pg.psql(seed_sql);
+  auto options = options_for(pg);
+  options.poll_interval = "60s";
+  server_process server(options);
+  INFO(server.log_tail());
+  commit(pg,
+         "INSERT INTO loadns.services (name) VALUES ('hangup.example.com');"
+         "INSERT INTO loadns.backends (service, name, address) "
+         "VALUES ('hangup.example.com', 'h1', '192.0.2.63');");
+  wait_for(server.port(), "hangup.example.com", {rcode::noerror, 1}, steady::now(), 2s);
+  // A change that sends no NOTIFY: in replica mode the tables' triggers do not fire.
+  commit(pg,
+         "BEGIN; SET LOCAL session_replication_role = replica;"
+         "UPDATE loadns.backends SET address = '192.0.2.64' WHERE name = 'h1'; COMMIT;");
+  // Without the signal the change waits for the 60 s poll.
+  std::this_thread::sleep_for(300ms);
+  CHECK(ask_address(server.port(), "hangup.example.com") == "192.0.2.63");
+  const auto t0 = steady::now();
+  server.signal(SIGHUP);
+  std::string seen;
+  while (seen != "192.0.2.64" && steady::now() - t0 < 2s) {
+    seen = ask_address(server.port(), "hangup.example.com");
+  }
+  const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0);
+  CHECK_MESSAGE(seen == "192.0.2.64", "still " << seen << " 2 s after SIGHUP");
+  MESSAGE("change without NOTIFY served ", d.count(), " ms after SIGHUP (poll interval 60 s)");
+  for (int i = 0; i < 3; ++i) server.signal(SIGHUP);
+  CHECK(server.running());
+  wait_for(server.port(), "hangup.example.com", {rcode::noerror, 1}, steady::now(), 2s);
+  CHECK(server.running());
+  CHECK(server.log().find("received SIGHUP") != std::string::npos);
 }
