@@ -176,6 +176,7 @@ void refresher::impl::poll() {
 void refresher::impl::run() {
   auto backoff = opt.reconnect_min;
   auto next_poll = steady::now();
+  steady::time_point last_poll{};
   while (!stopping.load(std::memory_order_acquire)) {
     try {
       if (!db.is_open()) {
@@ -192,8 +193,13 @@ void refresher::impl::run() {
         wait(next_poll);
         continue;
       }
+      if (!requested && steady::now() < next_poll && steady::now() < last_poll + opt.notify_gap) {
+        db.wait(last_poll + opt.notify_gap, wake_fd, stopping, true);
+        continue;
+      }
       db.take_notification();
       const auto started = steady::now();
+      last_poll = started;
       try {
         poll();
       } catch (const std::exception& e) {

@@ -23,6 +23,9 @@ struct refresher_options {
   std::chrono::milliseconds poll_interval{1000};
   /// Server-side limit on each statement, so a hung query cannot stop publishing for long.
   std::chrono::milliseconds statement_timeout{5000};
+  /// Least time between two polls that notifications start: a NOTIFY flood from any login
+  /// costs at most 20 reads a second, and the pending notification is served at the gap's end.
+  std::chrono::milliseconds notify_gap{50};
   /// Reconnect backoff: starts at the minimum, doubles per failure up to the cap.
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{5000};

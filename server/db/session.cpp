@@ -86,11 +86,12 @@ bool session::take_notification() noexcept {
   return was;
 }
 
-void session::wait(steady::time_point deadline, int wake_fd, const std::atomic<bool>& stopping) {
+void session::wait(steady::time_point deadline, int wake_fd, const std::atomic<bool>& stopping,
+                   bool ignore_notifications) {
   // A notification that arrived during the last load was read off the socket by libpq with
   // the results and waits in its queue: the socket will not signal it again.
   if (conn_) conn_->get_notifs();
-  while (!stopping.load(std::memory_order_acquire) && !notified_) {
+  while (!stopping.load(std::memory_order_acquire) && (ignore_notifications || !notified_)) {
     std::array<pollfd, 2> fds{};
     fds[0] = pollfd{wake_fd, POLLIN, 0};
     nfds_t n = 1;

@@ -44,7 +44,9 @@ class session {
   /// Sleeps until `deadline`, a notification, or `wake_fd` (an eventfd) readable: stop or a
   /// requested poll; the wake-up is consumed. Reads the
   /// notifications that arrive; a broken connection throws pqxx::broken_connection.
-  void wait(steady::time_point deadline, int wake_fd, const std::atomic<bool>& stopping);
+  /// With `ignore_notifications` only the deadline or `wake_fd` ends it (coalescing a flood).
+  void wait(steady::time_point deadline, int wake_fd, const std::atomic<bool>& stopping,
+            bool ignore_notifications = false);
   /// A notification arrived since the last take_notification(); clears it.
   bool take_notification() noexcept;
   bool notified() const noexcept { return notified_; }
