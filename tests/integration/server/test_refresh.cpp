@@ -14,6 +14,7 @@
 namespace {
 
 using namespace std::chrono_literals;
+using loadns::test::http_get;
 using loadns::test::make_query;
 using loadns::test::parse_header;
 using loadns::test::pg_cluster;
@@ -234,4 +235,63 @@ TEST_CASE("SIGHUP reloads from the database at once, and the server lives on") {
   wait_for(server.port(), "hangup.example.com", {rcode::noerror, 1}, steady::now(), 2s);
   CHECK(server.running());
   CHECK(server.log().find("received SIGHUP") != std::string::npos);
+}
+
+namespace {
+double polls_total(const server_process& s) {
+  const auto r = http_get(s.metrics_port(), "/metrics");
+  REQUIRE(r.has_value());
+  const auto at = r->body.find("\nloadns_polls_total ");
+  REQUIRE(at != std::string::npos);
+  return std::stod(r->body.substr(at + 20));
+}
+}  // namespace
+
+TEST_CASE(
+    "a NOTIFY flood is coalesced: at most 20 polls a second, queries answered, a real change "
+    "within 100 ms") {
+  pg_cluster pg;
+  pg.create_loadns_database();
+  pg.psql(seed_sql);
+  auto options = options_for(pg);
+  options.poll_interval = "60s";
+  server_process server(options);
+  INFO(server.log_tail());
+  commit(pg,
+         "INSERT INTO loadns.services (name) VALUES ('flood.example.com');"
+         "INSERT INTO loadns.backends (service, name, address) "
+         "VALUES ('flood.example.com', 'f1', '192.0.2.65');");
+  wait_for(server.port(), "flood.example.com", {rcode::noerror, 1}, steady::now(), 2s);
+  // Each NOTIFY its own transaction (psql autocommit), distinct payloads: none folded by
+  // PostgreSQL.
+  std::string flood;
+  constexpr int count = 20000;
+  for (int i = 0; i < count; ++i)
+    flood += "NOTIFY loadns_changed, 'flood" + std::to_string(i) + "';\n";
+  const double polls_before = polls_total(server);
+  const auto f0 = steady::now();
+  std::thread flooder([&] { pg.psql(flood, "loadns"); });
+  std::this_thread::sleep_for(1s);
+  int answered = 0, asked = 0;
+  const auto t0 =
+      commit(pg, "UPDATE loadns.backends SET address = '192.0.2.66' WHERE name = 'f1';");
+  std::string seen;
+  while (seen != "192.0.2.66" && steady::now() - t0 < 2s) {
+    seen = ask_address(server.port(), "flood.example.com");
+  }
+  const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0);
+  while (steady::now() - f0 < 10s && (++asked, true)) {
+    if (!ask_address(server.port(), "flood.example.com").empty()) ++answered;
+    if (asked >= 200) break;
+  }
+  flooder.join();
+  const auto secs = std::chrono::duration<double>(steady::now() - f0).count();
+  const double polls = polls_total(server) - polls_before;
+  MESSAGE(count, " NOTIFYs in ", secs, " s (", count / secs, "/s): ", polls, " polls (",
+          polls / secs, "/s); real change seen after ", d.count(), " ms; ", answered, "/", asked,
+          " queries answered during the flood");
+  CHECK(seen == "192.0.2.66");
+  CHECK(d < 100ms);
+  CHECK(polls / secs <= 20.5);
+  CHECK(answered == asked);
 }
