@@ -30,8 +30,9 @@ struct owner {
 /// in a zone: service records, apex SOA/NS, CNAME chains, static RRsets, negative answers.
 class section_filler {
  public:
-  section_filler(dns::response& r, const snapshot& snap, balancer& bal, std::uint16_t qtype)
-      : r_(r), snap_(snap), bal_(bal), qtype_(qtype), after_question_(r.get_mark()) {}
+  section_filler(dns::response& r, const snapshot& snap, balancer& bal, std::uint16_t qtype,
+                 answer_info& info)
+      : r_(r), snap_(snap), bal_(bal), qtype_(qtype), info_(info), after_question_(r.get_mark()) {}
 
   /// Resolves the matched name; records the outcome in the response.
   void resolve(match_result m) noexcept;
@@ -74,22 +75,33 @@ class section_filler {
       truncate();
     }
   }
-  /// The balancer's choice for a service; false when the family has no backend.
+  /// The balancer's choice for a service, or what its on_empty says when too few of the
+  /// family serve; false when there is no address to give (the caller answers NODATA).
   bool service_records(const owner& o, const service& svc, family fam) noexcept;
 
   dns::response& r_;
   const snapshot& snap_;
   balancer& bal_;
   std::uint16_t qtype_;
+  answer_info& info_;
   dns::response::mark after_question_;
 };
 
 bool section_filler::service_records(const owner& o, const service& svc, family fam) noexcept {
-  const auto& list = svc.backends[static_cast<std::size_t>(fam)];
+  // Who answers was decided once per snapshot (decide_candidates()): the serving backends, or
+  // the service's on_empty when fewer than min_serving of the family serve.
+  const family_candidates& c = svc.candidates[static_cast<std::size_t>(fam)];
+  info_.mode = c.mode;
+  if (c.mode == family_mode::servfail) {
+    // The operator prefers a failure, which resolvers retry at another server and cache
+    // briefly at most (RFC 2308 7.1), to an address that may not work or an empty answer.
+    r_.set_rcode(rcode::servfail);
+    return true;
+  }
   const std::size_t want =
-      std::min({std::size_t{svc.records_per_response}, list.size(), max_records_per_response});
+      std::min({std::size_t{svc.records_per_response}, c.indices.size(), max_records_per_response});
   if (want == 0) {
-    return false;
+    return false;  // nodata, or no backend of the family at all
   }
   const std::size_t address_length = fam == family::v4 ? 4 : 16;
   const std::uint16_t rrtype = fam == family::v4 ? type::a : type::aaaa;
@@ -329,7 +341,7 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
                                                   m.svc->name.data()),
                                               m.svc->name.size())
                                   : q.q.wire;
-  section_filler(r, *snap, bal, qtype).resolve(m);
+  section_filler(r, *snap, bal, qtype, info).resolve(m);
   const std::size_t length = finish(r, info);
   // Random names under a zone all share the zone's NXDOMAIN class (NSD, BIND RRL).
   if (info.rcode == static_cast<std::uint8_t>(rcode::nxdomain)) {

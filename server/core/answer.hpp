@@ -21,6 +21,9 @@ struct answer_info {
   std::uint8_t rcode = 0;   ///< the full (extended) RCODE, e.g. 16 for BADVERS
   bool edns = false;        ///< the response carries an OPT record
   bool truncated = false;   ///< TC was set
+  /// How the service's family was answered: anything but `serving` means too few backends
+  /// served and the service's on_empty shaped the response (counted per action).
+  family_mode mode = family_mode::serving;
   /// What the query's COOKIE option proved; `malformed` when it was answered with FORMERR.
   guard::cookie_verdict cookie = guard::cookie_verdict::none;
   /// What the response is about, for rate limiting (NSD's answer classes): the service for

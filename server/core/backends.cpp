@@ -25,6 +25,7 @@ backend_state classify(const backend& b, std::optional<clock::duration> report_a
   if (!b.enabled) return backend_state::disabled;
   if (b.draining) return backend_state::draining;
   if (report_age && *report_age > svc.stale_after) return backend_state::stale;
+  if (!b.healthy) return backend_state::unhealthy;
   if (b.capacity && b.connections >= *b.capacity) return backend_state::full;
   return backend_state::serving;
 }
@@ -34,15 +35,34 @@ void decide_candidates(service& svc) {
     const auto& list = svc.backends[f];
     auto& c = svc.candidates[f];
     c.indices.clear();
-    c.fail_open = false;
+    c.mode = family_mode::serving;
     for (std::uint32_t i = 0; i < list.size(); ++i) {
       if (list[i].state == backend_state::serving) c.indices.push_back(i);
     }
-    if (!c.indices.empty()) continue;
-    for (std::uint32_t i = 0; i < list.size(); ++i) {
-      if (list[i].enabled) c.indices.push_back(i);
+    c.serving = static_cast<std::uint32_t>(c.indices.size());
+    // A family without any backend lacks nothing (AAAA of an IPv4-only service): NODATA as
+    // for any absent type, whatever on_empty says. min_serving = 0: on_empty never applies.
+    if (list.empty() || c.serving >= svc.min_serving) continue;
+    switch (svc.on_empty) {
+      case on_empty_action::fail_open:
+        // Panic mode: spread over every enabled backend rather than crowd the few serving
+        // ones (or answer nothing); clients retry a backend that turns out to be down.
+        c.indices.clear();
+        for (std::uint32_t i = 0; i < list.size(); ++i) {
+          if (list[i].enabled) c.indices.push_back(i);
+        }
+        // None enabled: nothing to fail open to; the operator switched them all off.
+        c.mode = c.indices.empty() ? family_mode::nodata : family_mode::fail_open;
+        break;
+      case on_empty_action::nodata:
+        c.indices.clear();
+        c.mode = family_mode::nodata;
+        break;
+      case on_empty_action::servfail:
+        c.indices.clear();
+        c.mode = family_mode::servfail;
+        break;
     }
-    c.fail_open = !c.indices.empty();
   }
 }
 
@@ -105,6 +125,8 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     b.capacity = row.capacity;
     b.weight = row.weight;
     b.connections = row.connections;
+    b.healthy = row.agent_healthy.value_or(true);
+    b.check = row.agent_check;
     if (row.report_age) b.reported_at = now - *row.report_age;
     b.state = classify(b, row.report_age, svc);
     b.answer_count = counters.get(row.id);

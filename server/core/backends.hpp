@@ -15,14 +15,17 @@
 namespace loadns::core {
 
 /// A backend's effective state: the first reason that applies, most deliberate first (an
-/// operator's switch, then the agent's drain, then silence, then load); see docs/balancing.md.
+/// operator's switch, then the agent's drain, then silence, then the agent's health check,
+/// then load), the order of the backend_status view; see docs/balancing.md.
 /// `report_age`: how old its last report was when the poll read it (empty: no agent).
 backend_state classify(const backend& b, std::optional<clock::duration> report_age,
                        const service& svc) noexcept;
 
-/// Decides `svc.candidates` from its backends' states: the serving ones; when a family has
-/// none, every enabled one of that family instead, marked fail_open (answering with a backend
-/// that may be down beats answering with none: clients retry; see docs/balancing.md).
+/// Decides `svc.candidates` from its backends' states: the serving ones; when fewer than
+/// `svc.min_serving` of a family serve, the service's on_empty instead: every enabled one of
+/// the family (fail_open: answering with a backend that may be down beats answering with
+/// none, clients retry), no address (nodata) or SERVFAIL (servfail). A family without any
+/// backend is left as it is (serving, no candidates: NODATA). See docs/balancing.md.
 void decide_candidates(service& svc);
 
 /// Adds the backends of `src` to the services of `snap` (found through `service_by_wire`:

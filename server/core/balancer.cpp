@@ -50,7 +50,6 @@ struct balancer::selector {
   };
 
   bool built = false;
-  bool fail_open = false;
   policy pol = policy::least_load;
   std::uint32_t cursor = 0;               ///< round_robin: next start
   std::uint32_t tie_run = 0;              ///< least_connections: length of the lowest-load run
@@ -203,7 +202,6 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
     // copies it because some policies reorder their own list.
     const family_candidates& decided = svc.candidates[family_index(fam)];
     sel.candidates.assign(decided.indices.begin(), decided.indices.end());
-    sel.fail_open = decided.fail_open;
     sel.pol = svc.pol;
     const std::size_t n = sel.candidates.size();
     sel.infos.clear();
@@ -351,7 +349,6 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
       }
       break;
   }
-  if (sel->fail_open) fail_open_responses_.fetch_add(1, std::memory_order_relaxed);
   return k;
 }
 

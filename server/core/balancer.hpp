@@ -11,7 +11,6 @@
 // minimum level is a bag picked from at random), O(1) per pick while loads are level and
 // amortised O(log of the load spread) otherwise; see balancer.cpp.
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -36,20 +35,14 @@ class balancer {  // one per worker thread; never shared
 
   /// Chooses up to out.size() backends of `fam` from `svc` for one response, best first,
   /// and counts them as answered. Returns how many (0 when the family has none). `svc` must
-  /// be one of `snap.services`. Chooses among `svc.candidates[fam]` (counted in
-  /// fail_open_responses() when those are failing open).
+  /// be one of `snap.services`. Chooses among `svc.candidates[fam]`, whatever their mode
+  /// (answer() counts the responses that on_empty shaped).
   std::size_t pick(const snapshot& snap, const service& svc, family fam,
                    std::span<const backend*> out) noexcept;
 
   /// The same at an explicit time on the server's steady clock (tests, simulations).
   std::size_t pick(const snapshot& snap, const service& svc, family fam,
                    std::span<const backend*> out, clock::time_point now) noexcept;
-
-  /// Responses this balancer answered fail open (no serving backend in the family).
-  /// Read by metrics from another thread.
-  std::uint64_t fail_open_responses() const noexcept {
-    return fail_open_responses_.load(std::memory_order_relaxed);
-  }
 
  private:
   struct selector;  // per (service, family): the candidates and their order
@@ -62,7 +55,6 @@ class balancer {  // one per worker thread; never shared
   const snapshot* seen_ = nullptr;
   std::uint64_t seen_generation_ = 0;
   std::vector<selector> selectors_;  // [service index * 2 + family]
-  std::atomic<std::uint64_t> fail_open_responses_{0};
 };
 
 }  // namespace loadns::core

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/core/zone_index.hpp"
@@ -20,9 +21,20 @@ using clock = std::chrono::steady_clock;
 
 enum class policy : std::uint8_t { least_load, least_connections, round_robin, random };
 
-/// Effective state (decided by classify() in backends.hpp). Only `serving` backends are
-/// chosen, unless none of a family is left (fail open: then every enabled backend is).
-enum class backend_state : std::uint8_t { serving, stale, draining, disabled, full };
+/// Effective state (decided by classify() in backends.hpp), in precedence order: the first
+/// that applies, as in the backend_status view. Only `serving` backends are chosen, unless
+/// too few of a family are left (then the service's on_empty decides: see family_mode).
+enum class backend_state : std::uint8_t { disabled, draining, stale, unhealthy, full, serving };
+/// backend_status.state and the metrics' label for each backend_state.
+inline constexpr std::array<std::string_view, 6> backend_state_names = {
+    "disabled", "draining", "stale", "unhealthy", "full", "serving"};
+
+/// What a service does when fewer than min_serving backends of a family serve
+/// (services.on_empty).
+enum class on_empty_action : std::uint8_t { fail_open, nodata, servfail };
+/// services.on_empty's words and the metrics' label for each on_empty_action.
+inline constexpr std::array<std::string_view, 3> on_empty_action_names = {"fail_open", "nodata",
+                                                                          "servfail"};
 
 enum class family : std::uint8_t { v4 = 0, v6 = 1 };
 
@@ -42,6 +54,10 @@ struct backend {
   /// When the agent took its last report, on this server's steady clock (converted with the
   /// database's now() read in the same poll). Empty: no agent, load counted from answers alone.
   std::optional<clock::time_point> reported_at;
+  /// The agent's judgement of its service: false when it reported healthy => false (NULL,
+  /// no agent's word, counts as healthy). `check` holds its words for the failed check.
+  bool healthy = true;
+  std::string check;
   backend_state state = backend_state::serving;
   /// Answers this server handed this backend; shared by all threads, kept across snapshots.
   std::shared_ptr<answer_counter> answer_count;
@@ -51,10 +67,26 @@ struct backend {
   std::shared_ptr<answer_counter> shared;
 };
 
+/// How queries of one family are answered, decided once per snapshot (decide_candidates()).
+enum class family_mode : std::uint8_t {
+  serving,    ///< from the serving backends (none at all: NODATA, nothing is missing)
+  fail_open,  ///< too few serve, on_empty fail_open: from every enabled backend (panic mode)
+  nodata,     ///< too few serve, on_empty nodata (or fail_open with none enabled): NODATA
+  servfail,   ///< too few serve, on_empty servfail: SERVFAIL
+};
+
+/// The on_empty action behind a mode other than `serving`.
+constexpr on_empty_action action_of(family_mode m) noexcept {
+  return m == family_mode::servfail ? on_empty_action::servfail
+         : m == family_mode::nodata ? on_empty_action::nodata
+                                    : on_empty_action::fail_open;
+}
+
 /// The backends of one family that answer, decided once per snapshot (decide_candidates()).
 struct family_candidates {
   std::vector<std::uint32_t> indices;  ///< into service::backends[family], in database order
-  bool fail_open = false;              ///< none is serving: these are every enabled backend instead
+  family_mode mode = family_mode::serving;
+  std::uint32_t serving = 0;  ///< backends of the family in state `serving`
 };
 
 struct service {
@@ -64,6 +96,9 @@ struct service {
   bool accept_nonce = true;
   policy pol = policy::least_load;
   std::chrono::milliseconds stale_after{10'000};
+  /// Fewer serving backends of a family than this (0: never) and `on_empty` applies.
+  std::uint32_t min_serving = 1;
+  on_empty_action on_empty = on_empty_action::fail_open;
   std::size_t index = 0;  ///< position in snapshot::services; keys per-thread balancer state
   /// Backends of each family (indexed by family), in database order.
   std::array<std::vector<backend>, 2> backends;

@@ -57,6 +57,19 @@ bool parse_policy(std::string_view text, policy& p) {
   return true;
 }
 
+bool parse_on_empty(std::string_view text, on_empty_action& a) {
+  if (text == "fail_open") {
+    a = on_empty_action::fail_open;
+  } else if (text == "nodata") {
+    a = on_empty_action::nodata;
+  } else if (text == "servfail") {
+    a = on_empty_action::servfail;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 class builder {
  public:
   builder(const source& src, clock::time_point now, counter_registry& counters)
@@ -207,6 +220,13 @@ class builder {
         return fail(what + ": stale_after must be positive");
       }
       svc.stale_after = row.stale_after;
+      if (row.min_serving < 0 || row.min_serving > 0xFFFFFFFF) {
+        return fail(what + ": min_serving out of range");
+      }
+      svc.min_serving = static_cast<std::uint32_t>(row.min_serving);
+      if (!parse_on_empty(row.on_empty, svc.on_empty)) {
+        return fail(what + ": unknown on_empty " + quoted(row.on_empty));
+      }
       svc.index = snap_->services.size();
       if (!service_by_name_.emplace(std::string(as_key(w)), svc.index).second) {
         return fail(what + ": duplicate service");

@@ -31,6 +31,8 @@ struct service_row {
   bool accept_nonce = true;
   std::string policy = "least_load";
   std::chrono::milliseconds stale_after{10'000};
+  std::int64_t min_serving = 1;
+  std::string on_empty = "fail_open";
 };
 
 struct backend_row {
@@ -46,6 +48,8 @@ struct backend_row {
   /// now() - reported_at on the database's clock, read in the same poll; empty when no agent
   /// has ever reported (an operator-inserted backend).
   std::optional<std::chrono::milliseconds> report_age;
+  std::optional<bool> agent_healthy;  ///< NULL: no agent said
+  std::string agent_check;            ///< the agent's words for a failed check; NULL = empty
 };
 
 struct record_row {

@@ -14,14 +14,15 @@ constexpr const char* zones_sql =
     " FROM loadns.zones ORDER BY name";
 constexpr const char* services_sql =
     "SELECT name, zone, ttl, answers, accept_nonce, policy,"
-    " (extract(epoch FROM stale_after) * 1000)::bigint"
+    " (extract(epoch FROM stale_after) * 1000)::bigint, min_serving, on_empty"
     " FROM loadns.services ORDER BY name";
 // The database's now() is the transaction's start: all ages are from one instant.
 constexpr const char* backends_sql =
     "SELECT id, service, name, host(address), enabled, draining OR agent_draining,"
     " coalesce(capacity, agent_capacity), weight, connections,"
     " CASE WHEN reported_at IS NOT NULL"
-    "  THEN greatest(0, (extract(epoch FROM now() - reported_at) * 1000)::bigint) END"
+    "  THEN greatest(0, (extract(epoch FROM now() - reported_at) * 1000)::bigint) END,"
+    " agent_healthy, agent_check"
     " FROM loadns.backends ORDER BY service, id";
 constexpr const char* records_sql =
     "SELECT name, zone, type, ttl, data FROM loadns.records ORDER BY name, type, id";
@@ -97,6 +98,8 @@ loaded_source load_source_at(pqxx::connection& conn) {
     s.accept_nonce = r[4].as<bool>();
     s.policy = r[5].as<std::string>();
     s.stale_after = std::chrono::milliseconds(r[6].as<long long>());
+    s.min_serving = r[7].as<std::int64_t>();
+    s.on_empty = r[8].as<std::string>();
     src.services.push_back(std::move(s));
   }
 
@@ -114,6 +117,8 @@ loaded_source load_source_at(pqxx::connection& conn) {
     b.weight = r[7].as<double>();
     b.connections = r[8].as<std::int64_t>();
     if (!r[9].is_null()) b.report_age = std::chrono::milliseconds(r[9].as<long long>());
+    if (!r[10].is_null()) b.agent_healthy = r[10].as<bool>();
+    if (!r[11].is_null()) b.agent_check = r[11].as<std::string>();
     src.backends.push_back(std::move(b));
   }
 

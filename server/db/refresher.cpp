@@ -14,6 +14,7 @@
 
 #include "common/conninfo.hpp"
 #include "server/core/snapshot_publisher.hpp"
+#include "server/core/state_changes.hpp"
 #include "server/db/errors.hpp"
 #include "server/db/session.hpp"
 
@@ -41,6 +42,7 @@ struct refresher::impl {
       : opt(std::move(o)),
         redacted(redact_conninfo(opt.conninfo)),
         db(with_defaults(opt.conninfo), opt.statement_timeout, stats.notifications),
+        holder(h),
         publisher(h, c, &stats.prediction_errors) {}
 
   void run();
@@ -60,6 +62,7 @@ struct refresher::impl {
   std::string redacted;
   refresher_stats stats;
   session db;
+  core::snapshot_holder& holder;
   core::snapshot_publisher publisher;
 
   enum class link : std::uint8_t { never, up, down };
@@ -170,7 +173,13 @@ void refresher::impl::poll() {
     spdlog::info("database poll succeeds again");
     last_poll_error.clear();
   }
+  const auto before = holder.current();
   on_build(publisher.publish(loaded.src, loaded.db_now));
+  // Backends that left or rejoined the answers, and families that on_empty took over: one
+  // line each, when it happens (not per poll).
+  if (const auto after = holder.current(); after && after != before) {
+    for (const auto& line : core::describe_changes(before.get(), *after)) spdlog::info("{}", line);
+  }
 }
 
 void refresher::impl::run() {

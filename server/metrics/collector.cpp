@@ -17,9 +17,6 @@ namespace loadns::metrics {
 
 namespace {
 
-constexpr std::array<std::string_view, 5> state_names = {"serving", "stale", "draining", "disabled",
-                                                         "full"};
-
 void render_queries(exposition& e, const net::server& dns) {
   using namespace loadns::net;
   std::vector<const responder*> responders;
@@ -71,14 +68,17 @@ void render_queries(exposition& e, const net::server& dns) {
              static_cast<double>(cookies[i]));
   }
 
-  std::uint64_t accepted = 0, rejected = 0, evicted = 0, timeouts = 0, fail_open = 0;
+  std::uint64_t accepted = 0, rejected = 0, evicted = 0, timeouts = 0;
   for (const auto& w : dns.workers()) {
     accepted += w->stats().tcp_accepted.get();
     rejected += w->stats().tcp_rejected.get();
     evicted += w->stats().tcp_evicted.get();
     timeouts += w->stats().tcp_timeouts.get();
   }
-  for (const auto* a : responders) fail_open += a->balancer().fail_open_responses();
+  std::array<std::uint64_t, core::on_empty_action_names.size()> on_empty{};
+  for (const auto* a : responders) {
+    for (std::size_t i = 0; i < on_empty.size(); ++i) on_empty[i] += a->stats().on_empty[i].get();
+  }
   e.family("loadns_tcp_connections", "gauge", "TCP connections open now.");
   e.sample("loadns_tcp_connections", dns.tcp_open());
   e.family("loadns_tcp_accepted_total", "counter", "TCP connections accepted.");
@@ -106,9 +106,18 @@ void render_queries(exposition& e, const net::server& dns) {
   e.family("loadns_tcp_timeouts_total", "counter",
            "TCP connections closed for sending no complete query within --tcp-idle-timeout.");
   e.sample("loadns_tcp_timeouts_total", static_cast<double>(timeouts));
+  e.family("loadns_on_empty_answers_total", "counter",
+           "Responses shaped by a service's on_empty because fewer than min_serving backends "
+           "of the family served: fail_open (from every enabled backend), nodata, servfail.");
+  for (std::size_t i = 0; i < on_empty.size(); ++i) {
+    e.sample("loadns_on_empty_answers_total", {{"action", core::on_empty_action_names[i]}},
+             static_cast<double>(on_empty[i]));
+  }
   e.family("loadns_fail_open_answers_total", "counter",
-           "Responses that chose among all enabled backends because none was serving.");
-  e.sample("loadns_fail_open_answers_total", static_cast<double>(fail_open));
+           "The same as loadns_on_empty_answers_total{action=\"fail_open\"} (the older name).");
+  e.sample(
+      "loadns_fail_open_answers_total",
+      static_cast<double>(on_empty[static_cast<std::size_t>(core::on_empty_action::fail_open)]));
 }
 
 void render_snapshot(exposition& e, const core::snapshot* snap) {
@@ -123,15 +132,16 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
   e.family("loadns_snapshot_generation", "gauge", "Snapshots loaded since start.");
   e.sample("loadns_snapshot_generation", static_cast<double>(snap->generation));
 
-  std::array<std::uint64_t, state_names.size()> by_state{};
+  std::array<std::uint64_t, core::backend_state_names.size()> by_state{};
   for (const auto& svc : snap->services) {
     for (const auto& fam : svc.backends) {
       for (const auto& b : fam) ++by_state[static_cast<std::size_t>(b.state)];
     }
   }
   e.family("loadns_backends", "gauge", "Backends in the snapshot, by effective state.");
-  for (std::size_t i = 0; i < state_names.size(); ++i) {
-    e.sample("loadns_backends", {{"state", state_names[i]}}, static_cast<double>(by_state[i]));
+  for (std::size_t i = 0; i < by_state.size(); ++i) {
+    e.sample("loadns_backends", {{"state", core::backend_state_names[i]}},
+             static_cast<double>(by_state[i]));
   }
 
   e.family("loadns_backend_answers_total", "counter",
@@ -153,7 +163,7 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
                  {{"service", svc.name},
                   {"backend", b.name},
                   {"address", b.address_text},
-                  {"state", state_names[static_cast<std::size_t>(b.state)]}},
+                  {"state", core::backend_state_names[static_cast<std::size_t>(b.state)]}},
                  static_cast<double>(b.connections));
       }
     }

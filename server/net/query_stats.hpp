@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "server/core/snapshot.hpp"
+
 namespace loadns::net {
 
 class relaxed_counter {
@@ -43,6 +45,8 @@ struct query_stats {
   relaxed_counter rrl_dropped;  ///< responses the rate limiter withheld
   relaxed_counter rrl_slipped;  ///< responses the rate limiter cut to TC
   std::array<relaxed_counter, cookie_outcome_names.size()> cookies;  ///< queries with COOKIE
+  /// Responses a service's on_empty shaped, by core::on_empty_action.
+  std::array<relaxed_counter, core::on_empty_action_names.size()> on_empty;
   relaxed_counter tcp_accepted;
   relaxed_counter tcp_rejected;  ///< over --tcp-max-connections with no idle session to close
   relaxed_counter tcp_evicted;   ///< idle sessions closed to make room at --tcp-max-connections

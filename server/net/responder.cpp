@@ -65,6 +65,9 @@ std::size_t responder::handle(std::span<const std::uint8_t> query, std::span<std
     stats_.dropped[proto].add();
   } else {
     stats_.queries[proto][rcode_slot(info.rcode)][qtype_slot(info.qtype)].add();
+    if (info.mode != core::family_mode::serving) {
+      stats_.on_empty[static_cast<std::size_t>(core::action_of(info.mode))].add();
+    }
   }
   if (info.cookie != guard::cookie_verdict::none) {
     stats_.cookies[static_cast<std::size_t>(info.cookie) - 1].add();

@@ -35,8 +35,6 @@ struct pending_metric {
   std::string_view work;
 };
 constexpr pending_metric pending[] = {
-    {"loadns_backends", R"(state="unhealthy")", "agent health checks (issue 13)"},
-    {"loadns_on_empty_answers_total", "", "min_serving and on_empty (issue 13)"},
     {"loadns_rrl_limited_total", "", "response rate limiting (issue 17)"},
     {"loadns_cookies_total", "", "DNS cookies (issue 17)"},
     {"loadns_rows_skipped_total", "", "rows skipped (issue 16)"},

@@ -52,8 +52,8 @@ struct server {
   core::answer_info info;
   std::size_t length = 0;
 
-  server() {
-    auto built = core::build_snapshot(test::example_source(), core::clock::now(), 1, counters);
+  explicit server(const core::source& src = test::example_source()) {
+    auto built = core::build_snapshot(src, core::clock::now(), 1, counters);
     REQUIRE_MESSAGE(built.snap, built.error);
     snap = built.snap;
   }
@@ -551,8 +551,7 @@ TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies i
       s.raw(q, transport::tcp);
     }
     core::answer(cookie_query, s.out, transport::udp, s.snap.get(), s.bal, s.info, who);
-    s.length =
-        core::answer(valid_query, s.out, transport::udp, s.snap.get(), s.bal, s.info, who);
+    s.length = core::answer(valid_query, s.out, transport::udp, s.snap.get(), s.bal, s.info, who);
     CHECK(s.info.cookie == guard::cookie_verdict::valid);
     core::truncate_to_question(s.out, s.length, s.info);
   }
@@ -579,4 +578,100 @@ TEST_CASE("UDP and TCP share one ladder: the same bytes whenever nothing is trun
     CHECK_FALSE(udp.empty());
     CHECK(udp == tcp);
   }
+}
+
+namespace {
+
+/// The example source with api.example.com (IPv4: 192.0.2.1 and .2; IPv6: 2001:db8::1)
+/// asking for `min_serving` serving backends per family, and `on_empty` otherwise.
+core::source too_few(std::int64_t min_serving, std::string on_empty) {
+  core::source src = test::example_source();
+  for (auto& svc : src.services) {
+    if (svc.name == "api.example.com") {
+      svc.min_serving = min_serving;
+      svc.on_empty = on_empty;
+    }
+  }
+  return src;
+}
+
+}  // namespace
+
+TEST_CASE("on_empty fail_open: too few serve, every enabled backend answers, as a normal answer") {
+  auto src = too_few(3, "fail_open");
+  server s(src);
+  std::set<std::string> seen;
+  for (int i = 0; i < 10; ++i) {
+    const auto m = s.ask(std::to_string(i) + "-api.example.com", A);
+    CHECK(m.rcode == "NOERROR");
+    CHECK(m.aa);
+    REQUIRE(m.answer.size() == 1);
+    seen.insert(m.answer[0].data);
+    CHECK(s.info.mode == core::family_mode::fail_open);
+  }
+  CHECK(seen == std::set<std::string>{"192.0.2.1", "192.0.2.2"});
+}
+
+TEST_CASE("on_empty nodata: NOERROR, no answer, the zone's SOA with the negative TTL") {
+  server s(too_few(3, "nodata"));
+  for (auto t : {transport::udp, transport::tcp}) {
+    for (auto qtype : {A, AAAA, ANY}) {
+      CAPTURE(qtype);
+      const auto m = s.ask(test::make_query("x1-api.example.com", of_type(qtype)), t);
+      CHECK(m.rcode == "NOERROR");
+      CHECK(m.aa);
+      CHECK(m.answer.empty());
+      check_soa_authority(m);  // RFC 2308 3: min(SOA TTL, MINIMUM)
+      CHECK(s.info.mode == core::family_mode::nodata);
+    }
+  }
+}
+
+TEST_CASE("on_empty servfail: SERVFAIL with no records") {
+  server s(too_few(3, "servfail"));
+  for (auto t : {transport::udp, transport::tcp}) {
+    for (auto qtype : {A, AAAA}) {
+      CAPTURE(qtype);
+      const auto m = s.ask(test::make_query("api.example.com", of_type(qtype)), t);
+      CHECK(m.rcode == "SERVFAIL");
+      CHECK(m.answer.empty());
+      CHECK(m.authority.empty());
+      CHECK(s.info.rcode == 2);
+      CHECK(s.info.mode == core::family_mode::servfail);
+    }
+  }
+  // Only the service's address queries: its other types and other names are unaffected.
+  CHECK(s.ask("api.example.com", MX).rcode == "NOERROR");
+  CHECK(s.info.mode == core::family_mode::serving);
+  CHECK(s.ask("example.com", SOA).rcode == "NOERROR");
+  // A CNAME to the service: the chain's last name decides the rcode (RFC 6604 2).
+  const auto chained = s.ask("www.example.com", A);
+  CHECK(chained.rcode == "SERVFAIL");
+  REQUIRE(chained.answer.size() == 1);
+  CHECK(chained.answer[0].type == CNAME);
+}
+
+TEST_CASE("on_empty applies per family: enough IPv4, too few IPv6") {
+  server s(too_few(2, "servfail"));  // two IPv4 backends serve, one IPv6
+  const auto a = s.ask("api.example.com", A);
+  CHECK(a.rcode == "NOERROR");
+  CHECK(a.answer.size() == 1);
+  CHECK(s.info.mode == core::family_mode::serving);
+  CHECK(s.ask("api.example.com", AAAA).rcode == "SERVFAIL");
+}
+
+TEST_CASE("on_empty answers allocate nothing either") {
+  server nodata(too_few(3, "nodata"));
+  server servfail(too_few(3, "servfail"));
+  server panic(too_few(3, "fail_open"));
+  const bytes q = test::make_query("api.example.com");
+  for (server* s : {&nodata, &servfail, &panic}) s->raw(q);  // warm up
+  const std::size_t before = allocations.load();
+  for (int i = 0; i < 100; ++i) {
+    for (server* s : {&nodata, &servfail, &panic}) {
+      s->raw(q);
+      s->raw(q, transport::tcp);
+    }
+  }
+  CHECK(allocations.load() == before);
 }

@@ -74,7 +74,7 @@ TEST_CASE("the example source builds: zones, services, nodes, empty non-terminal
   CHECK(api.backends[0][0].address[0] == 192);
   CHECK(api.backends[0][0].answer_count != nullptr);
   CHECK(api.backends[0][0].state == core::backend_state::serving);
-  CHECK_FALSE(api.candidates[0].fail_open);
+  CHECK(api.candidates[0].mode == core::family_mode::serving);
   CHECK(counters.size() == 58);
 }
 
@@ -131,11 +131,13 @@ TEST_CASE("fail open per family when no backend of it is serving") {
   core::counter_registry counters;
   auto r = build(src, counters);
   REQUIRE(r.snap);
-  CHECK(service(*r.snap, "api.example.com").candidates[0].fail_open);
-  CHECK_FALSE(service(*r.snap, "api.example.com").candidates[1].fail_open);
+  using core::family_mode;
+  CHECK(service(*r.snap, "api.example.com").candidates[0].mode == family_mode::fail_open);
+  CHECK(service(*r.snap, "api.example.com").candidates[1].mode == family_mode::serving);
   // All disabled: nothing to fail open to.
-  CHECK_FALSE(service(*r.snap, "v6.example.com").candidates[1].fail_open);
-  CHECK_FALSE(service(*r.snap, "empty.example.com").candidates[0].fail_open);
+  CHECK(service(*r.snap, "v6.example.com").candidates[1].mode == family_mode::nodata);
+  // No backend at all: nothing is missing.
+  CHECK(service(*r.snap, "empty.example.com").candidates[0].mode == family_mode::serving);
 }
 
 TEST_CASE("names are normalised and TTLs capped at 2^31-1 (RFC 2181 8)") {
