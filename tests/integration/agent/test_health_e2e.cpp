@@ -3,10 +3,6 @@
 // backend's listener is SIGKILLed, no answer names it from 500 ms after the kill (the measured
 // time is printed), and it is served again once a listener is back; the same with an HTTP
 // check that answers 503 and then 200 again.
-//
-// The server's half (leaving `unhealthy` backends out) lands separately: until it does these
-// cases report their failures without failing the run (doctest::may_fail). Remove the
-// decorator when loadns-server leaves unhealthy backends out.
 
 #include <doctest/doctest.h>
 
@@ -34,8 +30,7 @@ using loadns::test::eventually;
 using loadns::test::server_options;
 using loadns::test::server_process;
 
-TEST_CASE("a SIGKILLed listener: no answer names its backend from 500 ms after the kill" *
-          doctest::may_fail()) {
+TEST_CASE("a SIGKILLed listener: no answer names its backend from 500 ms after the kill") {
   world w;
   const std::vector<std::string> ips = {"127.0.0.11", "127.0.0.12", "127.0.0.13"};
   std::vector<std::unique_ptr<listener_process>> services;
@@ -89,8 +84,7 @@ TEST_CASE("a SIGKILLed listener: no answer names its backend from 500 ms after t
           << " ms");
 }
 
-TEST_CASE("an HTTP check answering 503: no answer names the backend from 500 ms after --fall" *
-          doctest::may_fail()) {
+TEST_CASE("an HTTP check answering 503: no answer names the backend from 500 ms after --fall") {
   world w;
   const std::vector<std::string> ips = {"127.0.0.21", "127.0.0.22", "127.0.0.23"};
   std::vector<std::unique_ptr<http_toggle>> services;
