@@ -143,13 +143,15 @@ TEST_CASE_FIXTURE(fixture, "the real loadns-agent under a per-host granted login
       "INSERT INTO loadns.agent_grants (login, service) VALUES ('web1', 'api.example.com');"
       "UPDATE loadns.services SET answers = 16");
   server_process server(server_options_for(pg.conninfo("loadns", "server")));
+  // Nothing listens on the agents' ports: --check none keeps web1 healthy (the default listen
+  // check would report it unhealthy and the server would leave it out).
   agent_process web1({"--db", pg.conninfo("loadns", "web1"), "--service", "api.example.com",
                       "--address", "192.0.2.21", "--port", std::to_string(free_port()), "--name",
-                      "web1", "--interval", "300ms", "--capacity", "100"});
+                      "web1", "--interval", "300ms", "--capacity", "100", "--check", "none"});
   // web2 has no grant: its agent is refused at every report and its backend never appears.
   agent_process web2({"--db", pg.conninfo("loadns", "web2"), "--service", "api.example.com",
                       "--address", "192.0.2.22", "--port", std::to_string(free_port()), "--name",
-                      "web2", "--interval", "300ms", "--capacity", "100"});
+                      "web2", "--interval", "300ms", "--capacity", "100", "--check", "none"});
   REQUIRE_MESSAGE(eventually(10s,
                              [&] {
                                return pg.psql(
