@@ -1,5 +1,5 @@
 #pragma once
-// Nonce names: a fresh, never-cached DNS name per connection (SPEC section 1 and 6).
+// Nonce names: a fresh, never-cached DNS name per connection (README, "Clients: one fresh name per connection").
 //
 // A resolver caches answers by name, so a client that resolves `api.example.com` for every new
 // connection gets the same cached backend for a whole TTL. Prefixing a random nonce makes each
@@ -43,7 +43,7 @@ std::error_code make_error_code(nonce_errc e) noexcept;
 inline constexpr std::string_view nonce_alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
 /// 12 characters = 62 bits: a collision among a billion names is about one in ten thousand.
 inline constexpr std::size_t default_nonce_length = 12;
-/// The server accepts nonces of 1 to 48 characters (SPEC section 4).
+/// The server accepts nonces of 1 to 48 characters (docs/answering.md).
 inline constexpr std::size_t max_nonce_length = 48;
 /// Longest name in presentation form without the trailing dot (255 wire octets).
 inline constexpr std::size_t max_name_length = 253;

@@ -1,4 +1,4 @@
-// loadns-agent: see SPEC section 5 and agent_loop.hpp.
+// loadns-agent: the command line (flags in agent/README.md); the loop is agent_loop.hpp.
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

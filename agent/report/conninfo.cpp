@@ -9,7 +9,7 @@ namespace loadns::agent {
 std::optional<conninfo> make_conninfo(std::string_view text, std::string& error) {
   try {
     // Defaults that keep the agent's single loop responsive when the database is away, and
-    // send its writes to the primary (SPEC 9).
+    // send its writes to the primary (README, "Several servers, one PostgreSQL").
     std::string effective = conninfo_with_defaults(text, {
                                                              {"connect_timeout", "5"},
                                                              {"keepalives_idle", "10"},

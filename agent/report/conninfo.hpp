@@ -13,7 +13,7 @@ struct conninfo {
   /// What the reporter connects with: every option the user gave, plus, where not given,
   /// connect_timeout=5, keepalives (idle 10 s, interval 5 s, count 3), tcp_user_timeout=15000
   /// (ms), application_name=loadns-agent and target_session_attrs=read-write (agents write
-  /// to the primary, SPEC 9).
+  /// to the primary; README, "Several servers, one PostgreSQL").
   std::string effective;
   /// The same without secrets (password shown as ********), for logs and error messages.
   std::string redacted;

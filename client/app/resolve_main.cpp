@@ -1,4 +1,4 @@
-// loadns-resolve: resolves a fresh nonce name per lookup (SPEC section 6), the reference
+// loadns-resolve: resolves a fresh nonce name per lookup (README, "loadns-resolve"), the reference
 // client for loadns. Prints `NONCE-NAME ADDRESS` per lookup and, with --count, how the
 // answers spread over addresses.
 

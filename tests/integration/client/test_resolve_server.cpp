@@ -24,7 +24,7 @@ using loadns::test::pg_cluster;
 using loadns::test::server_process;
 
 // Three backends inserted by SQL, no agents: the server counts their load from its own
-// answers alone (SPEC section 3), so least_load must rotate through them evenly.
+// answers alone (docs/schema.md), so least_load must rotate through them evenly.
 const char* const seed_sql = R"sql(
 INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');
 INSERT INTO loadns.records (name, type, ttl, data) VALUES ('ns1.example.com', 'A', 3600, '192.0.2.53');

@@ -1,4 +1,4 @@
-// PostgreSQL streaming replication (SPEC section 9): the server reads a hot standby through a
+// PostgreSQL streaming replication (README, "Several servers, one PostgreSQL"): the server reads a hot standby through a
 // multi-host conninfo with target_session_attrs=prefer-standby, the agent and the operator
 // write the primary. A change on the primary is served via the standby by the poll (NOTIFY
 // does not cross to a standby); stopping the standby moves the server to the primary without
