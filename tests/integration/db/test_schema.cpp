@@ -1,7 +1,7 @@
 // The loadns schema as operators, agents and servers meet it (schema/schema.sql and
 // docs/schema.md): report() registers then updates only load columns, roles can do exactly
-// their job, operator changes NOTIFY and load reports do not, every constraint refuses its bad row with
-// a message naming the problem, and SOA serials follow zone content but not load.
+// their job, operator changes NOTIFY and load reports do not, every constraint refuses its bad
+// row with a message naming the problem, and SOA serials follow zone content but not load.
 #include <doctest/doctest.h>
 
 #include <chrono>
