@@ -1,5 +1,6 @@
 #pragma once
-// Nonce names: a fresh, never-cached DNS name per connection (README, "Clients: one fresh name per connection").
+// Nonce names: a fresh, never-cached DNS name per connection (README, "Clients: one fresh name per
+// connection").
 //
 // A resolver caches answers by name, so a client that resolves `api.example.com` for every new
 // connection gets the same cached backend for a whole TTL. Prefixing a random nonce makes each

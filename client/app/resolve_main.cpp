@@ -10,10 +10,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "common/duration.hpp"
 #include "client/nonce.hpp"
 #include "client/resolver.hpp"
 #include "client/spread.hpp"
+#include "common/duration.hpp"
 
 namespace {
 

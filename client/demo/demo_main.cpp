@@ -25,11 +25,11 @@
 #include <thread>
 #include <vector>
 
-#include "common/duration.hpp"
 #include "client/endpoint.hpp"
 #include "client/nonce.hpp"
 #include "client/resolver.hpp"
 #include "client/spread.hpp"
+#include "common/duration.hpp"
 
 namespace {
 

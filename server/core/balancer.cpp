@@ -41,12 +41,12 @@ struct balancer::selector {
 
   /// What predicted load is made of; one per candidate.
   struct info {
-    answer_counter* counter;  ///< may be null (a snapshot built without counters)
-    std::uint64_t base;       ///< answers given before the report (in its connections)
+    answer_counter* counter;       ///< may be null (a snapshot built without counters)
+    std::uint64_t base;            ///< answers given before the report (in its connections)
     const answer_counter* shared;  ///< other servers' answers; may be null
     std::uint64_t shared_base;     ///< of those, the ones given before the report
-    double connections;       ///< as reported
-    double scale;             ///< largest share / this share: one answer = `scale` key units
+    double connections;            ///< as reported
+    double scale;                  ///< largest share / this share: one answer = `scale` key units
   };
 
   bool built = false;

@@ -63,7 +63,8 @@ std::uint64_t share_ledger::apply(const snapshot& snap, const std::vector<shared
     const auto it = by_id_.find(r.backend);
     if (it == by_id_.end() || r.answers <= 0) continue;  // not a backend of ours (yet)
     // The flush covers the period before flushed_at: place it in the middle, on our clock.
-    const auto age = std::chrono::milliseconds(std::max<std::int64_t>(0, db_now_ms - r.flushed_at_ms));
+    const auto age =
+        std::chrono::milliseconds(std::max<std::int64_t>(0, db_now_ms - r.flushed_at_ms));
     const clock::time_point at = local_now - age - half_flush_;
     if (local_now - at >= history_) continue;  // older than any report that still matters
     const auto n = static_cast<std::uint32_t>(std::min<std::int64_t>(r.answers, 1 << 30));
@@ -74,7 +75,8 @@ std::uint64_t share_ledger::apply(const snapshot& snap, const std::vector<shared
 }
 
 void share_ledger::expire(clock::time_point local_now) {
-  std::erase_if(known_, [&](const auto& kv) { return local_now - kv.second.last_heard > history_; });
+  std::erase_if(known_,
+                [&](const auto& kv) { return local_now - kv.second.last_heard > history_; });
 }
 
 std::vector<std::string> share_ledger::known_servers() const {

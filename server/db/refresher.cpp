@@ -75,7 +75,7 @@ struct refresher::impl {
   std::thread thread;
   std::thread watchdog_thread;
   std::atomic<bool> stopping{false};
-  std::atomic<bool> finished{false};  // run() returned
+  std::atomic<bool> finished{false};        // run() returned
   std::atomic<bool> poll_requested{false};  // request_poll(): read the database now
   int wake_fd = -1;
   std::mutex watchdog_mutex;  // only for watchdog_cv: stop() wakes the watchdog

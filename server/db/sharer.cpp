@@ -95,7 +95,8 @@ std::string interval_of(milliseconds ms) {
 
 std::string default_server_id() {
   char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "unknown");
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    std::snprintf(host, sizeof host, "unknown");
   std::random_device rd;
   const std::uint64_t r = (std::uint64_t{rd()} << 32) ^ rd();
   return fmt::format("{}/{:012x}", host, r & 0xffff'ffff'ffffULL);
@@ -138,9 +139,10 @@ void sharer::impl::on_error(const std::string& what, const std::string& why) {
   stats.errors.fetch_add(1, std::memory_order_relaxed);
   const auto line = what + ": " + one_line(why);
   if (line == last_error) return;
-  spdlog::warn("sharing answer counts ({}): {}; balancing on this server's own counts until it "
-               "works again",
-               redacted, line);
+  spdlog::warn(
+      "sharing answer counts ({}): {}; balancing on this server's own counts until it "
+      "works again",
+      redacted, line);
   last_error = line;
 }
 
@@ -200,10 +202,9 @@ void sharer::impl::read(const core::snapshot& snap) {
   const auto flushes = ledger.known_flushes();
   const std::int64_t since_ms =
       last_read_db_ms > 0 ? last_read_db_ms - 2 * opt.statement_timeout.count() : 0;
-  const auto result =
-      tx.exec_params(read_sql, opt.server_id, text_array(servers), int_array(flushes),
-                     interval_of(duration_cast<milliseconds>(core::answer_counter::history)),
-                     since_ms);
+  const auto result = tx.exec_params(
+      read_sql, opt.server_id, text_array(servers), int_array(flushes),
+      interval_of(duration_cast<milliseconds>(core::answer_counter::history)), since_ms);
   const auto local_now = steady::now();
   rows.clear();
   std::int64_t db_now_ms = 0;
@@ -288,7 +289,8 @@ void sharer::impl::run() {
 sharer::sharer(sharer_options options, const core::snapshot_holder& holder)
     : impl_(std::make_unique<impl>(std::move(options), holder)) {
   auto& o = impl_->opt;
-  if (o.flush_interval <= milliseconds(0)) throw std::invalid_argument("flush interval must be > 0");
+  if (o.flush_interval <= milliseconds(0))
+    throw std::invalid_argument("flush interval must be > 0");
   if (o.server_id.empty()) o.server_id = default_server_id();
   impl_->effective_conninfo =
       conninfo_with_defaults(o.conninfo, {{"connect_timeout", "3"},

@@ -43,15 +43,15 @@ struct sharer_options {
 
 /// Counters for the metrics endpoint; written by the sharer thread, read by anyone.
 struct sharer_stats {
-  std::atomic<std::uint64_t> flushes{0};        ///< write statements that succeeded
-  std::atomic<std::uint64_t> rows_written{0};   ///< backend rows written
-  std::atomic<std::uint64_t> reads{0};          ///< read statements that succeeded
-  std::atomic<std::uint64_t> rows_read{0};      ///< other servers' rows read
-  std::atomic<std::uint64_t> answers_shared{0}; ///< other servers' answers added to counters
-  std::atomic<std::uint64_t> errors{0};         ///< failed connects, writes and reads
-  std::atomic<std::int64_t> last_flush_us{0};   ///< duration of the last write
-  std::atomic<std::int64_t> last_read_us{0};    ///< duration of the last read
-  std::atomic<std::uint64_t> servers{0};        ///< other servers heard from recently
+  std::atomic<std::uint64_t> flushes{0};         ///< write statements that succeeded
+  std::atomic<std::uint64_t> rows_written{0};    ///< backend rows written
+  std::atomic<std::uint64_t> reads{0};           ///< read statements that succeeded
+  std::atomic<std::uint64_t> rows_read{0};       ///< other servers' rows read
+  std::atomic<std::uint64_t> answers_shared{0};  ///< other servers' answers added to counters
+  std::atomic<std::uint64_t> errors{0};          ///< failed connects, writes and reads
+  std::atomic<std::int64_t> last_flush_us{0};    ///< duration of the last write
+  std::atomic<std::int64_t> last_read_us{0};     ///< duration of the last read
+  std::atomic<std::uint64_t> servers{0};         ///< other servers heard from recently
   std::atomic<bool> connected{false};
 };
 

@@ -13,7 +13,8 @@ void render_sharing(exposition& e, const db::sharer_stats& s) {
   };
   gauge("loadns_share_up", "1 while answer counts are shared through the share database.",
         s.connected.load() ? 1 : 0);
-  counter("loadns_share_flushes_total", "Writes of this server's answer counts (one statement each).",
+  counter("loadns_share_flushes_total",
+          "Writes of this server's answer counts (one statement each).",
           static_cast<double>(s.flushes.load()));
   counter("loadns_share_rows_written_total", "Backend rows written (one per backend answered).",
           static_cast<double>(s.rows_written.load()));

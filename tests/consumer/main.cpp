@@ -10,7 +10,9 @@
 
 namespace {
 // std::span in the application's own code: needs the C++20 that loadns::client propagates.
-int count_args(std::span<char*> args) { return (int)args.size(); }  // a C cast: no -Werror here
+int count_args(std::span<char*> args) {
+  return (int)args.size();
+}  // a C cast: no -Werror here
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -21,8 +23,7 @@ int main(int argc, char** argv) {
   // The README's snippet, as written there.
   loadns::client::resolver dns({argc > 2 ? argv[2] : ""});  // "" : the system resolvers
   std::string name;
-  if (auto ec = loadns::client::make_nonce_name(argv[1], loadns::client::nonce_style::dash,
-                                                name)) {
+  if (auto ec = loadns::client::make_nonce_name(argv[1], loadns::client::nonce_style::dash, name)) {
     throw std::system_error(ec);  // label > 63 or name > 253 characters
   }
   if (argc < 3) {

@@ -1,7 +1,8 @@
-// Database faults under a running loadns-server (README, "Metrics and health"; docs/architecture.md): PostgreSQL
-// SIGKILLed and restarted under the server and an agent, a statement that hangs behind a lock,
-// and bad operator data forced past the schema's checks. Answers never stop; the server
-// keeps its last good snapshot, says why in one log line and counts it in a metric.
+// Database faults under a running loadns-server (README, "Metrics and health";
+// docs/architecture.md): PostgreSQL SIGKILLed and restarted under the server and an agent, a
+// statement that hangs behind a lock, and bad operator data forced past the schema's checks.
+// Answers never stop; the server keeps its last good snapshot, says why in one log line and counts
+// it in a metric.
 
 #include <doctest/doctest.h>
 

@@ -540,7 +540,7 @@ TEST_CASE(
   pg.psql(seed_sql);
   auto o = server_options_for(pg.conninfo("loadns", "server"));
   // All from 127.0.0.1: no per-source cap, so that the descriptors run out first.
-  o.extra_args = {"--tcp-idle-timeout", "2s", "--tcp-max-connections", "1024",
+  o.extra_args = {"--tcp-idle-timeout",   "2s", "--tcp-max-connections", "1024",
                   "--tcp-max-per-source", "0"};
   auto server = std::make_unique<server_process>(o);
   // The server raises its soft RLIMIT_NOFILE to the hard limit at startup, so a low limit

@@ -1,8 +1,8 @@
-// PostgreSQL streaming replication (README, "Several servers, one PostgreSQL"): the server reads a hot standby through a
-// multi-host conninfo with target_session_attrs=prefer-standby, the agent and the operator
-// write the primary. A change on the primary is served via the standby by the poll (NOTIFY
-// does not cross to a standby); stopping the standby moves the server to the primary without
-// one failed answer.
+// PostgreSQL streaming replication (README, "Several servers, one PostgreSQL"): the server reads a
+// hot standby through a multi-host conninfo with target_session_attrs=prefer-standby, the agent and
+// the operator write the primary. A change on the primary is served via the standby by the poll
+// (NOTIFY does not cross to a standby); stopping the standby moves the server to the primary
+// without one failed answer.
 
 #include <doctest/doctest.h>
 
@@ -44,7 +44,8 @@ TEST_CASE(
   // The agent is given the same two hosts, standby first, and finds the writable one.
   agent_process agent({"--db", hosts + " user=agent target_session_attrs=read-write", "--service",
                        "api.example.com", "--address", "192.0.2.10", "--port",
-                       std::to_string(free_port()), "--name", "b1", "--interval", "300ms", "--check", "none"});
+                       std::to_string(free_port()), "--name", "b1", "--interval", "300ms",
+                       "--check", "none"});
   const bool agent_reports_via_standby = eventually(10s, [&] {
     return standby.psql(
                "SELECT reported_at IS NOT NULL FROM loadns.backends "

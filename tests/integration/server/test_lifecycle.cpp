@@ -233,9 +233,9 @@ TEST_CASE("the metrics endpoint serves Prometheus text once ready") {
   REQUIRE(metrics.has_value());
   CHECK(metrics->status == 200);
   CHECK_MESSAGE(metrics->body.find("# TYPE") != std::string::npos, metrics->body);
-  // What the README's metrics section lists: queries by rcode, protocol and type; answers per backend; snapshot
-  // age; poll duration and errors; backends by state; fail-open count. Names are the
-  // server's; the words are the spec's.
+  // What the README's metrics section lists: queries by rcode, protocol and type; answers per
+  // backend; snapshot age; poll duration and errors; backends by state; fail-open count. Names are
+  // the server's; the words are the spec's.
   auto body = metrics->body;
   std::transform(body.begin(), body.end(), body.begin(),
                  [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
@@ -269,8 +269,8 @@ TEST_CASE("a second server on a served address refuses to start, unless told to 
   const std::string address = "127.0.0.1:" + std::to_string(first.port());
 
   // Without the probe, SO_REUSEPORT would let it bind and split the queries with the first.
-  const auto second = run_command(
-      {binary(), "--db", options_for(db.pg).conninfo, "--listen", address}, 10s);
+  const auto second =
+      run_command({binary(), "--db", options_for(db.pg).conninfo, "--listen", address}, 10s);
   INFO(second.out, second.err);
   CHECK_FALSE(second.timed_out);
   CHECK(second.exit_code != 0);

@@ -80,9 +80,10 @@ TEST_CASE("answers given by one server steer the other's picks") {
     for (int i = 0; i < backends - 1; ++i) by_a.insert(ask(*a, ++query));
     REQUIRE(by_a.size() == backends - 1);
     const double want = round * (backends - 1.0);
-    REQUIRE_MESSAGE(eventually(10s, [&] { return metric(*b, "loadns_share_answers_total") >= want; }),
-                    "B never read A's answers: ", metric(*b, "loadns_share_answers_total"), "\n",
-                    b->log_tail());
+    REQUIRE_MESSAGE(
+        eventually(10s, [&] { return metric(*b, "loadns_share_answers_total") >= want; }),
+        "B never read A's answers: ", metric(*b, "loadns_share_answers_total"), "\n",
+        b->log_tail());
     const auto by_b = ask(*b, ++query);
     CHECK_MESSAGE(by_a.count(by_b) == 0, "B answered ", by_b, ", which A had just answered");
     // A reads B's answer before the next round, so that both see every backend level again.

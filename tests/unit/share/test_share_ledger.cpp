@@ -82,9 +82,8 @@ TEST_CASE("share_ledger: other servers' rows land at their time on our clock, on
   const auto now = t0 + 10s;
   // Server x flushed 4 answers for backend 1 two seconds ago (period centre 2.125 s ago) and
   // 2 for backend 2 just now; backend 9 is not ours.
-  std::vector<shared_row> rows{{"x", 1, 1, 4, db_ms(now - 2s)},
-                               {"x", 2, 2, 2, db_ms(now)},
-                               {"x", 2, 9, 5, db_ms(now)}};
+  std::vector<shared_row> rows{
+      {"x", 1, 1, 4, db_ms(now - 2s)}, {"x", 2, 2, 2, db_ms(now)}, {"x", 2, 9, 5, db_ms(now)}};
   CHECK(ledger.apply(*snap, rows, db_ms(now), now) == 6);
   CHECK(reg.get_shared(1)->total() == 4);
   CHECK(reg.get_shared(1)->before(now - 2s, now) == 4);  // given before (now - 2 s)
