@@ -1,5 +1,8 @@
 #include "server/core/backends.hpp"
 
+#include <algorithm>
+
+#include "server/core/slow_start.hpp"
 #include "server/dns/rdata_text.hpp"
 
 namespace loadns::core {
@@ -128,6 +131,9 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     b.healthy = row.agent_healthy.value_or(true);
     b.check = row.agent_check;
     if (row.report_age) b.reported_at = now - *row.report_age;
+    if (row.in_service) {
+      b.serving_since = now - std::clamp(*row.in_service, -slow_start_horizon, slow_start_horizon);
+    }
     b.state = classify(b, row.report_age, svc);
     b.answer_count = counters.get(row.id);
     b.shared = counters.get_shared(row.id);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "server/core/load.hpp"
+#include "server/core/slow_start.hpp"
 
 namespace loadns::core {
 namespace {
@@ -66,6 +67,46 @@ struct balancer::selector {
   std::uint64_t mask = 0;                 ///< bit b set: bucket b is not empty
   std::uint64_t last = 0;                 ///< the key of the bag; never decreases
   std::size_t next_at = npos;  ///< the bag member the next pick takes, drawn (and prefetched) early
+
+  /// Slow start (slow_start.hpp): each candidate's share, and whether and since when it ramps.
+  struct share_info {
+    double share;
+    bool ramps;
+    clock::time_point since;
+  };
+  std::vector<share_info> shares;  ///< per candidate position
+  clock::duration window{};        ///< the service's slow_start
+  /// When the ramps must be computed again (least_load); max when no candidate ramps.
+  clock::time_point rescale_at = clock::time_point::max();
+
+  /// Sets every candidate's scale from its share times its ramp at `now` (the largest of
+  /// those is one key unit per answer: shares count relative to each other, so backends that
+  /// all ramp alike are loaded as if none did), and when to do it again.
+  void set_scales(clock::time_point now) noexcept {
+    rescale_at = clock::time_point::max();
+    double largest = 0;
+    for (std::size_t pos = 0; pos < shares.size(); ++pos) {
+      share_info& s = shares[pos];
+      double ramped = s.share;
+      if (s.ramps && now - s.since < window) {
+        ramped *= slow_start_ramp(now - s.since, window);
+        rescale_at = now + slow_start_step(window);
+      } else {
+        s.ramps = false;  // past its window: stays so for this snapshot
+      }
+      infos[pos].scale = ramped;  // inverted below
+      largest = std::max(largest, ramped);
+    }
+    for (auto& i : infos) i.scale = largest / i.scale;
+  }
+
+  /// The ramps moved on: new scales, so new keys, so the heap is set up again. O(candidates),
+  /// once per slow_start_step() while a candidate ramps; allocates nothing.
+  void rescale(clock::time_point now) noexcept {
+    set_scales(now);
+    for (std::uint32_t pos = 0; pos < keys.size(); ++pos) keys[pos] = actual_key(pos);
+    rebuild();
+  }
 
   /// The predicted load of `pos` now, in key units.
   std::uint64_t actual_key(std::uint32_t pos) const noexcept {
@@ -211,11 +252,10 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
 
     if (sel.pol == policy::least_load || sel.pol == policy::least_connections) {
       const double equal_share = equal_share_of(all);
-      double largest = 0;
-      for (std::uint32_t idx : sel.candidates) {
-        largest = std::max(largest, share_of(all[idx], equal_share));
-      }
       sel.infos.reserve(n);
+      sel.shares.clear();
+      sel.shares.reserve(n);
+      sel.window = svc.slow_start;
       for (std::uint32_t idx : sel.candidates) {
         const backend& b = all[idx];
         selector::info i{};
@@ -235,9 +275,13 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
                             ? i.shared->before(*b.reported_at - connect_allowance, now)
                             : 0;
         i.connections = static_cast<double>(std::max<std::int64_t>(b.connections, 0));
-        i.scale = largest / share_of(b, equal_share);
         sel.infos.push_back(i);
+        const bool ramps = in_slow_start(b, svc, now);
+        sel.shares.push_back(
+            {share_of(b, equal_share), ramps, ramps ? *b.serving_since : clock::time_point{}});
       }
+      // least_connections keeps the ramps of the snapshot's first pick (it sorts once).
+      sel.set_scales(now);
     }
     if (sel.pol == policy::least_load) {
       // Capacity for every candidate in each list: pick() never allocates.
@@ -301,6 +345,7 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
 
   switch (sel->pol) {
     case policy::least_load:
+      if (now >= sel->rescale_at) sel->rescale(now);
       // k distinct backends in increasing load: take the k lowest out, count them, put them
       // back with their new loads (one that is still below the others' level waits in
       // `below`, so that the next response finds it first).

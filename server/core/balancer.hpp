@@ -2,7 +2,8 @@
 // Chooses the backends of one response. least_load (the default) predicts each backend's
 // load as (reported connections + answers this server gave it after that report was taken)
 // / capacity, and answers with the lowest, ties broken at random; see answer_counter.hpp for
-// why the answers are counted from the report's time rather than from the snapshot's.
+// why the answers are counted from the report's time rather than from the snapshot's. A
+// backend in slow start is measured against its share times its ramp (slow_start.hpp).
 //
 // One balancer per worker thread, never shared: the answer counters are shared atomics, and
 // each thread keeps its own selection structure per (service, family), rebuilt lazily when it

@@ -58,6 +58,9 @@ struct backend {
   /// no agent's word, counts as healthy). `check` holds its words for the failed check.
   bool healthy = true;
   std::string check;
+  /// When it last entered service (backends.serving_since), on this server's steady clock
+  /// (converted like reported_at); slow start ramps from it. Empty: NULL, no slow start.
+  std::optional<clock::time_point> serving_since;
   backend_state state = backend_state::serving;
   /// Answers this server handed this backend; shared by all threads, kept across snapshots.
   std::shared_ptr<answer_counter> answer_count;
@@ -99,6 +102,8 @@ struct service {
   /// Fewer serving backends of a family than this (0: never) and `on_empty` applies.
   std::uint32_t min_serving = 1;
   on_empty_action on_empty = on_empty_action::fail_open;
+  /// Slow start window (services.slow_start; zero: off): see slow_start.hpp.
+  std::chrono::milliseconds slow_start{0};
   std::size_t index = 0;  ///< position in snapshot::services; keys per-thread balancer state
   /// Backends of each family (indexed by family), in database order.
   std::array<std::vector<backend>, 2> backends;

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "server/core/backends.hpp"
+#include "server/core/slow_start.hpp"
 #include "server/dns/name.hpp"
 #include "server/dns/rdata_text.hpp"
 #include "server/dns/types.hpp"
@@ -227,6 +228,10 @@ class builder {
       if (!parse_on_empty(row.on_empty, svc.on_empty)) {
         return fail(what + ": unknown on_empty " + quoted(row.on_empty));
       }
+      if (row.slow_start.count() < 0) {
+        return fail(what + ": slow_start must not be negative");
+      }
+      svc.slow_start = std::min(row.slow_start, slow_start_horizon);
       svc.index = snap_->services.size();
       if (!service_by_name_.emplace(std::string(as_key(w)), svc.index).second) {
         return fail(what + ": duplicate service");

@@ -33,6 +33,7 @@ struct service_row {
   std::chrono::milliseconds stale_after{10'000};
   std::int64_t min_serving = 1;
   std::string on_empty = "fail_open";
+  std::chrono::milliseconds slow_start{0};
 };
 
 struct backend_row {
@@ -50,6 +51,9 @@ struct backend_row {
   std::optional<std::chrono::milliseconds> report_age;
   std::optional<bool> agent_healthy;  ///< NULL: no agent said
   std::string agent_check;            ///< the agent's words for a failed check; NULL = empty
+  /// now() - serving_since on the database's clock, read in the same poll (negative when
+  /// serving_since is ahead of now()); empty when NULL.
+  std::optional<std::chrono::milliseconds> in_service;
 };
 
 struct record_row {

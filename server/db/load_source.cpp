@@ -14,7 +14,8 @@ constexpr const char* zones_sql =
     " FROM loadns.zones ORDER BY name";
 constexpr const char* services_sql =
     "SELECT name, zone, ttl, answers, accept_nonce, policy,"
-    " (extract(epoch FROM stale_after) * 1000)::bigint, min_serving, on_empty"
+    " (extract(epoch FROM stale_after) * 1000)::bigint, min_serving, on_empty,"
+    " (extract(epoch FROM slow_start) * 1000)::bigint"
     " FROM loadns.services ORDER BY name";
 // The database's now() is the transaction's start: all ages are from one instant.
 constexpr const char* backends_sql =
@@ -22,7 +23,8 @@ constexpr const char* backends_sql =
     " coalesce(capacity, agent_capacity), weight, connections,"
     " CASE WHEN reported_at IS NOT NULL"
     "  THEN greatest(0, (extract(epoch FROM now() - reported_at) * 1000)::bigint) END,"
-    " agent_healthy, agent_check"
+    " agent_healthy, agent_check,"
+    " (extract(epoch FROM now() - serving_since) * 1000)::bigint"
     " FROM loadns.backends ORDER BY service, id";
 constexpr const char* records_sql =
     "SELECT name, zone, type, ttl, data FROM loadns.records ORDER BY name, type, id";
@@ -100,6 +102,7 @@ loaded_source load_source_at(pqxx::connection& conn) {
     s.stale_after = std::chrono::milliseconds(r[6].as<long long>());
     s.min_serving = r[7].as<std::int64_t>();
     s.on_empty = r[8].as<std::string>();
+    s.slow_start = std::chrono::milliseconds(r[9].as<long long>());
     src.services.push_back(std::move(s));
   }
 
@@ -119,6 +122,7 @@ loaded_source load_source_at(pqxx::connection& conn) {
     if (!r[9].is_null()) b.report_age = std::chrono::milliseconds(r[9].as<long long>());
     if (!r[10].is_null()) b.agent_healthy = r[10].as<bool>();
     if (!r[11].is_null()) b.agent_check = r[11].as<std::string>();
+    if (!r[12].is_null()) b.in_service = std::chrono::milliseconds(r[12].as<long long>());
     src.backends.push_back(std::move(b));
   }
 

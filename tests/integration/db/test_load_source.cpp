@@ -80,6 +80,24 @@ INSERT INTO loadns.records (name, type, ttl, data) VALUES
   // The operator's capacity wins over the agent's.
   pg.psql("UPDATE loadns.backends SET capacity = 7 WHERE name = 'b1'");
   CHECK(loadns::db::load_source(conn).backends[1].capacity == 7);
+
+  // Slow start: the window, and each backend's time in service on the database's clock
+  // (NULL serving_since: none; ahead of now(): negative).
+  CHECK(s.slow_start == std::chrono::milliseconds(0));  // off by default
+  pg.psql(
+      "UPDATE loadns.services SET slow_start = '30 s';"
+      "UPDATE loadns.backends SET serving_since = now() - interval '4 s' WHERE name = 'b1';"
+      "UPDATE loadns.backends SET serving_since = NULL WHERE name = 'manual';");
+  auto with_slow_start = loadns::db::load_source(conn);
+  CHECK(with_slow_start.services[0].slow_start == std::chrono::milliseconds(30'000));
+  CHECK_FALSE(with_slow_start.backends[0].in_service.has_value());
+  REQUIRE(with_slow_start.backends[1].in_service.has_value());
+  CHECK(with_slow_start.backends[1].in_service->count() >= 4000);
+  CHECK(with_slow_start.backends[1].in_service->count() < 4000 + 2000);
+  pg.psql("UPDATE loadns.backends SET serving_since = now() + interval '1 min' WHERE name = 'b1'");
+  with_slow_start = loadns::db::load_source(conn);
+  REQUIRE(with_slow_start.backends[1].in_service.has_value());
+  CHECK(with_slow_start.backends[1].in_service->count() <= -50'000);
 }
 
 TEST_CASE("load_source on an empty schema is empty, and fails clearly without one") {
