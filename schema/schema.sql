@@ -354,6 +354,8 @@ CREATE TABLE loadns.backends (
     registered_by name,
     second_address inet,
     serving_since timestamp with time zone DEFAULT now(),
+    shed_pending bigint NOT NULL DEFAULT 0,
+    shed_since timestamp with time zone,
     CONSTRAINT backends_service_name_unique UNIQUE (service, name),
     CONSTRAINT backends_name_valid CHECK (name <> '' AND length(name) <= 255 AND name !~ '[[:cntrl:]]'),
     CONSTRAINT backends_address_single_host CHECK (masklen(address) = CASE family(address) WHEN 4 THEN 32 ELSE 128 END),
@@ -362,7 +364,8 @@ CREATE TABLE loadns.backends (
     CONSTRAINT backends_weight_positive CHECK (weight > 0 AND weight < 'Infinity'::double precision),
     CONSTRAINT backends_connections_not_negative CHECK (connections >= 0),
     CONSTRAINT backends_second_address_single_host CHECK (masklen(second_address) = CASE family(second_address) WHEN 4 THEN 32 ELSE 128 END),
-    CONSTRAINT backends_second_address_other_family CHECK (family(second_address) <> family(address))
+    CONSTRAINT backends_second_address_other_family CHECK (family(second_address) <> family(address)),
+    CONSTRAINT backends_shed_pending_not_negative CHECK (shed_pending >= 0)
 )
 -- Every agent rewrites its row every couple of seconds: room on each page lets those updates
 -- stay heap-only (HOT, no index writes) since no indexed column changes.
@@ -380,6 +383,8 @@ COMMENT ON COLUMN loadns.backends.agent_check IS 'The agent''s words for its las
 COMMENT ON COLUMN loadns.backends.registered_by IS 'The login whose report created the row; NULL = an operator''s row. An operator sets it to hand a row to an agent''s login.';
 COMMENT ON COLUMN loadns.backends.second_address IS 'A dual-stack host''s address of the other family (A and AAAA answers both name this row, one load unit); NULL if none.';
 COMMENT ON COLUMN loadns.backends.serving_since IS 'When the backend last entered service (first report, enabled again, undrained, healthy again, back from stale); slow start ramps from it.';
+COMMENT ON COLUMN loadns.backends.shed_pending IS 'Connections report() told this backend to shed since shed_since, counted as on their way to other backends until answers cover them (rebalance only).';
+COMMENT ON COLUMN loadns.backends.shed_since IS 'When report() first told this backend to shed the connections of shed_pending.';
 
 CREATE TABLE loadns.agent_grants (
     login name NOT NULL,
@@ -685,8 +690,11 @@ CREATE TRIGGER backends_notify_update AFTER UPDATE ON loadns.backends
 -- Rebalancing (services.rebalance): report() returns how many connections the reporting
 -- backend holds above its share of the service. Share: over the backends in service
 -- (enabled, not draining, healthy, not stale; full ones too), its capacity times the
--- service's utilisation U = sum(connections) / sum(capacities); a backend without a capacity
+-- service's utilisation U = connections / sum(capacities); a backend without a capacity
 -- counts with the mean capacity of those that have one (1 when none has) times its weight.
+-- The connections count those in the reports, those answered since by any server
+-- (shared_answers, as the servers predict loads) and those shed but not answered yet
+-- (shed_pending): connections moving between backends are in no report for a while.
 -- Only above 1.05 x its share, then down to its share; at most shed_rate x the seconds since
 -- its previous report (at most stale_after's worth); nothing on a first report. A draining
 -- backend sheds everything at shed_rate.
@@ -701,42 +709,91 @@ CREATE FUNCTION loadns.shed_count(connections bigint, share double precision, ca
     END;
 
 -- What report() returns for backend `backend_id`, just updated, whose previous report was at
--- `previous_report` (NULL on its first).
+-- `previous_report` (NULL on its first); remembers a count > 0 as on its way.
 CREATE FUNCTION loadns.connections_to_shed(backend_id bigint, previous_report timestamp with time zone) RETURNS bigint
-    LANGUAGE sql STABLE
-BEGIN ATOMIC
- WITH me AS (
-          SELECT b.service, b.connections, b.enabled, (b.draining OR b.agent_draining) AS draining,
-             b.agent_healthy, COALESCE(b.capacity, b.agent_capacity) AS capacity, b.weight,
-             s.rebalance, s.shed_rate, s.stale_after
-            FROM (loadns.backends b
-              JOIN loadns.services s ON ((s.name = b.service)))
-           WHERE (b.id = connections_to_shed.backend_id)
-         ), in_service AS (
-          SELECT o.connections, COALESCE(o.capacity, o.agent_capacity) AS capacity, o.weight
-            FROM loadns.backends o,
-             me
-           WHERE ((o.service = me.service) AND o.enabled AND (NOT o.draining) AND (NOT o.agent_draining) AND (o.agent_healthy IS NOT FALSE) AND ((o.reported_at IS NULL) OR ((now() - o.reported_at) <= me.stale_after)))
-         ), equal AS (
-          SELECT COALESCE((avg(in_service.capacity))::double precision, (1)::double precision) AS share
-            FROM in_service
-         ), total AS (
-          SELECT (sum(i.connections))::double precision AS connections,
-             sum(COALESCE((i.capacity)::double precision, (e.share * i.weight))) AS capacity
-            FROM in_service i,
-             equal e
-         )
-  SELECT
-         CASE
-             WHEN ((NOT me.rebalance) OR (NOT me.enabled) OR (connections_to_shed.previous_report IS NULL) OR (me.agent_healthy IS FALSE)) THEN (0)::bigint
-             WHEN me.draining THEN LEAST(me.connections, c.cap)
-             ELSE loadns.shed_count(me.connections, ((COALESCE((me.capacity)::double precision, (e.share * me.weight)) * t.connections) / NULLIF(t.capacity, (0)::double precision)), c.cap)
-         END AS "case"
-    FROM me,
-     equal e,
-     total t,
-     LATERAL ( SELECT (floor(((me.shed_rate)::double precision * LEAST(EXTRACT(epoch FROM (now() - connections_to_shed.previous_report)), EXTRACT(epoch FROM me.stale_after))::double precision)))::bigint AS cap) c;
-END;
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    me record;
+    cap bigint;
+    shed bigint;
+    mean_capacity double precision;
+    total_connections double precision;
+    total_capacity double precision;
+    answered_since_shed bigint;
+BEGIN
+    SELECT b.service, b.connections, b.enabled, (b.draining OR b.agent_draining) AS draining,
+           b.agent_healthy, coalesce(b.capacity, b.agent_capacity) AS capacity, b.weight,
+           b.shed_pending, b.shed_since, s.rebalance, s.shed_rate, s.stale_after
+      INTO me
+      FROM loadns.backends b JOIN loadns.services s ON s.name = b.service
+     WHERE b.id = connections_to_shed.backend_id;
+    IF NOT FOUND OR NOT me.rebalance OR NOT me.enabled OR connections_to_shed.previous_report IS NULL
+       OR me.agent_healthy IS FALSE THEN
+        RETURN 0;
+    END IF;
+    -- At most shed_rate per second since the previous report, at most stale_after's worth.
+    cap := floor(me.shed_rate * least(extract(epoch FROM now() - connections_to_shed.previous_report),
+                                      extract(epoch FROM me.stale_after)));
+    IF me.draining THEN
+        shed := least(me.connections, cap);
+    ELSE
+        WITH in_service AS (
+            SELECT o.id, o.connections, o.reported_at,
+                   coalesce(o.capacity, o.agent_capacity)::double precision AS capacity, o.weight
+              FROM loadns.backends o
+             WHERE o.service = me.service AND o.enabled AND NOT o.draining AND NOT o.agent_draining
+               AND o.agent_healthy IS NOT FALSE
+               AND (o.reported_at IS NULL OR now() - o.reported_at <= me.stale_after)),
+        equal AS (
+            SELECT coalesce(avg(i.capacity), 1) AS capacity FROM in_service i),
+        -- Answered but not in a report yet (the reporting backend's own report is now).
+        answered AS (
+            SELECT coalesce(sum(a.answers), 0) AS n
+              FROM in_service i JOIN loadns.shared_answers a ON a.backend_id = i.id
+             WHERE i.id <> connections_to_shed.backend_id
+               AND a.flushed_at > coalesce(i.reported_at, '-infinity') - interval '200 milliseconds'),
+        -- Shed, not answered yet.
+        sheds AS (
+            SELECT o.shed_pending AS n, o.shed_since AS since
+              FROM loadns.backends o
+             WHERE o.service = me.service AND o.shed_pending > 0
+               AND o.shed_since > now() - me.stale_after),
+        unanswered AS (
+            SELECT coalesce(max(greatest(0,
+                       (SELECT sum(l.n) FROM sheds l WHERE l.since >= s.since)
+                       - (SELECT coalesce(sum(a.answers), 0)
+                            FROM loadns.shared_answers a JOIN loadns.backends o ON o.id = a.backend_id
+                           WHERE o.service = me.service AND a.flushed_at > s.since))), 0) AS n
+              FROM sheds s)
+        SELECT e.capacity,
+               coalesce((SELECT sum(i.connections) FROM in_service i), 0) + an.n + un.n,
+               (SELECT sum(coalesce(i.capacity, e.capacity * i.weight)) FROM in_service i)
+          INTO mean_capacity, total_connections, total_capacity
+          FROM equal e, answered an, unanswered un;
+        shed := loadns.shed_count(me.connections,
+                                  coalesce(me.capacity, mean_capacity * me.weight) * total_connections
+                                      / nullif(total_capacity, 0),
+                                  cap);
+    END IF;
+    IF shed > 0 THEN
+        -- Added to what is still on its way (its time kept), or a count of its own.
+        SELECT coalesce(sum(a.answers), 0) INTO answered_since_shed
+          FROM loadns.shared_answers a JOIN loadns.backends o ON o.id = a.backend_id
+         WHERE o.service = me.service AND a.flushed_at > me.shed_since;
+        UPDATE loadns.backends b
+           SET shed_pending = CASE WHEN me.shed_pending > answered_since_shed
+                                        AND me.shed_since > now() - me.stale_after
+                                   THEN me.shed_pending + shed ELSE shed END,
+               shed_since = CASE WHEN me.shed_pending > answered_since_shed
+                                      AND me.shed_since > now() - me.stale_after
+                                 THEN me.shed_since ELSE now() END
+         WHERE b.id = connections_to_shed.backend_id;
+    END IF;
+    RETURN shed;
+END
+$$;
 
 -- Registers the backend (enabled) on its first report, then updates what the agent knows:
 -- connections, reported_at (= now(), the database clock), its own draining flag, capacity

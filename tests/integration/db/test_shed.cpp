@@ -2,7 +2,9 @@
 // connections above its share of the service (its capacity times the service's utilisation),
 // only beyond a 5% tolerance, at most shed_rate per second since its previous report; a
 // draining backend is emptied at shed_rate; nothing when rebalance is off, on a first report,
-// and never for a backend at or below its share.
+// and never for a backend at or below its share. Connections on their way from one backend to
+// another count in the service's total (migrations/0009): answered since the receiver's report
+// (loadns.shared_answers), or shed and not answered yet (shed_pending).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -28,15 +30,20 @@ struct fixture {
             std::to_string(connections) + ", " + capacity + ")") == "0");
   }
   /// report() of `name` holding `connections`, `seconds` after its previous report (one
-  /// transaction, so the interval is exact); returns what it says to shed.
+  /// transaction, so the interval is exact); returns what it says to shed. Unless
+  /// `on_their_way`, the clients of earlier sheds are taken to have reconnected and been
+  /// reported (shed_pending cleared), so that a case tests the share alone.
   long shed(const std::string& name, long connections, double seconds,
             const std::string& capacity = "1000", const std::string& rest = "false") const {
-    const auto out = q("BEGIN; UPDATE loadns.backends SET reported_at = now() - interval '" +
+    const auto out = q(std::string("BEGIN; ") +
+                       (on_their_way ? "" : "UPDATE loadns.backends SET shed_pending = 0; ") +
+                       "UPDATE loadns.backends SET reported_at = now() - interval '" +
                        std::to_string(seconds) + " seconds' WHERE name = '" + name +
                        "'; SELECT loadns.report('api.example.com', '" + name + "', '192.0.2.10', " +
                        std::to_string(connections) + ", " + capacity + ", " + rest + "); COMMIT;");
     return std::stol(out);
   }
+  bool on_their_way = false;
   pg_cluster pg;
 };
 
@@ -119,7 +126,7 @@ TEST_CASE_FIXTURE(fixture,
 }
 
 TEST_CASE_FIXTURE(fixture,
-                  "only backends in service make the mean; draining ones are emptied "
+                  "only backends in service make the mean, and draining ones are emptied "
                   "at shed_rate") {
   for (const auto* b : {"b1", "b2", "b3"}) add(b, 1000);
   add("b4", 0);
@@ -178,4 +185,51 @@ TEST_CASE_FIXTURE(fixture,
     }
   }
   CHECK(asked == 2);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "clients on their way count: a backend that shed is not told to shed again "
+                  "while its clients are unanswered or answered but unreported") {
+  on_their_way = true;
+  add("a", 40, "NULL");
+  add("b", 0, "NULL");
+  // Equal shares: 20 each. a sheds its 20 above.
+  CHECK(shed("a", 40, 1, "NULL") == 20);
+  CHECK(q("SELECT shed_pending FROM loadns.backends WHERE name = 'a'") == "20");
+  // a holds 20 now; b's last report still says 0: nobody has answered its clients yet. They
+  // are on their way: the total is still 40 and a is at its share (0007 said 10 here).
+  CHECK(shed("a", 20, 1, "NULL") == 0);
+  CHECK(shed("b", 0, 1, "NULL") == 0);
+  // Answered since (the servers gave b 20 answers after a was told to shed, after b's last
+  // report): still 40 in all, nothing to shed.
+  q("UPDATE loadns.backends SET shed_since = now() - interval '5 s', "
+    "reported_at = now() - interval '4 s' WHERE name IN ('a', 'b')");
+  q("INSERT INTO loadns.shared_answers (server, flush, backend_id, answers, flushed_at) "
+    "SELECT 's1', 1, id, 20, now() - interval '3 s' FROM loadns.backends WHERE name = 'b'");
+  CHECK(q("SELECT loadns.report('api.example.com', 'a', '192.0.2.10', 20)") == "0");
+  // b reports the 20 (its report is after the answers: they count once). Nothing is on its
+  // way any more, so a few connections above the share are shed again: 25 of 45 is 2.5 over.
+  CHECK(shed("b", 20, 1, "NULL") == 0);
+  CHECK(shed("a", 25, 1, "NULL") == 2);
+  // That shed is on its way in turn (its own count: the earlier one was answered).
+  CHECK(q("SELECT shed_pending, shed_since > now() - interval '1 s' FROM loadns.backends "
+          "WHERE name = 'a'") == "2|t");
+  CHECK(shed("a", 23, 1, "NULL") == 0);
+}
+
+TEST_CASE_FIXTURE(fixture, "a shed no answer covers counts until stale_after, then not") {
+  on_their_way = true;
+  q("UPDATE loadns.services SET stale_after = '30 seconds'");
+  add("a", 40, "NULL");
+  add("b", 0, "NULL");
+  CHECK(shed("a", 40, 1, "NULL") == 20);
+  CHECK(shed("a", 20, 1, "NULL") == 0);
+  // A second shed while the first is unanswered adds up, keeping the first one's time.
+  q("UPDATE loadns.backends SET shed_since = now() - interval '10 s' WHERE name = 'a'");
+  CHECK(shed("a", 60, 1, "NULL") == 20);  // 60 + 0 + 20 on their way: share 40
+  CHECK(q("SELECT shed_pending, shed_since < now() - interval '9 s' FROM loadns.backends "
+          "WHERE name = 'a'") == "40|t");
+  // Older than stale_after: those clients went elsewhere or nowhere; the reports rule again.
+  q("UPDATE loadns.backends SET shed_since = now() - interval '31 s' WHERE name = 'a'");
+  CHECK(shed("a", 20, 1, "NULL") == 10);
 }
