@@ -349,9 +349,10 @@ TEST_CASE("slow start again after drain, stale or unhealthy: serving_since reset
 
 namespace {
 
-/// The benchmark's scenario in virtual time: four backends of 1,000 connections, a newcomer
-/// entering service at `start`, 200 new connections per second connecting 20 ms after their answer;
-/// agents report their exact counts every second (phases spread), the server polls every second.
+/// The scenario of bench/balance/slow_start in virtual time: four backends of 1,000 connections, a
+/// newcomer entering service at `start`, 200 new connections per second connecting 20 ms after
+/// their answer; agents report their exact counts every second (phases spread), the server polls
+/// every second.
 struct trace {
   double worst_over_ramp = -1;  ///< max over time of newcomer / (ramp x others' mean) - 1
   /// Per second, the newcomer's new connections against the ramp's allowance for that second
