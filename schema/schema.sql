@@ -694,7 +694,9 @@ CREATE TRIGGER backends_notify_update AFTER UPDATE ON loadns.backends
 -- counts with the mean capacity of those that have one (1 when none has) times its weight.
 -- The connections count those in the reports, those answered since by any server
 -- (shared_answers, as the servers predict loads) and those shed but not answered yet
--- (shed_pending): connections moving between backends are in no report for a while.
+-- (shed_pending): connections moving between backends are in no report for a while. A
+-- backend entering service counts in another's shares from that one's next report on (the
+-- servers need a moment to answer with it).
 -- Only above 1.05 x its share, then down to its share; at most shed_rate x the seconds since
 -- its previous report (at most stale_after's worth); nothing on a first report. A draining
 -- backend sheds everything at shed_rate.
@@ -745,7 +747,11 @@ BEGIN
               FROM loadns.backends o
              WHERE o.service = me.service AND o.enabled AND NOT o.draining AND NOT o.agent_draining
                AND o.agent_healthy IS NOT FALSE
-               AND (o.reported_at IS NULL OR now() - o.reported_at <= me.stale_after)),
+               AND (o.reported_at IS NULL OR now() - o.reported_at <= me.stale_after)
+               -- In service since before my previous report: the servers have had an
+               -- interval to load it (migrations/0010).
+               AND (o.id = connections_to_shed.backend_id OR o.serving_since IS NULL
+                    OR o.serving_since <= connections_to_shed.previous_report)),
         equal AS (
             SELECT coalesce(avg(i.capacity), 1) AS capacity FROM in_service i),
         -- Answered but not in a report yet (the reporting backend's own report is now).

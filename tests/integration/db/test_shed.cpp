@@ -4,7 +4,8 @@
 // draining backend is emptied at shed_rate; nothing when rebalance is off, on a first report,
 // and never for a backend at or below its share. Connections on their way from one backend to
 // another count in the service's total (migrations/0009): answered since the receiver's report
-// (loadns.shared_answers), or shed and not answered yet (shed_pending).
+// (loadns.shared_answers), or shed and not answered yet (shed_pending). A backend entering
+// service counts from the others' next reports on (migrations/0010).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -24,10 +25,14 @@ struct fixture {
         "('api.example.com', true, 100, '1 hour');");
   }
   std::string q(const std::string& sql) const { return pg.psql(sql); }
-  /// Registers backend `name` (its first report: nothing to shed).
+  /// Registers backend `name` (its first report: nothing to shed), in service for an hour
+  /// (a backend counts in the others' shares from their first report after it entered
+  /// service).
   void add(const std::string& name, long connections, const std::string& capacity = "1000") const {
     CHECK(q("SELECT loadns.report('api.example.com', '" + name + "', '192.0.2.10', " +
             std::to_string(connections) + ", " + capacity + ")") == "0");
+    q("UPDATE loadns.backends SET serving_since = now() - interval '1 hour' WHERE name = '" + name +
+      "'");
   }
   /// report() of `name` holding `connections`, `seconds` after its previous report (one
   /// transaction, so the interval is exact); returns what it says to shed. Unless
@@ -139,7 +144,11 @@ TEST_CASE_FIXTURE(fixture,
   q("UPDATE loadns.backends SET agent_healthy = false, reported_at = now() WHERE name = 'b4'");
   CHECK(shed("b1", 1000, 5) == 0);
   q("UPDATE loadns.backends SET agent_healthy = true WHERE name = 'b4'");
-  CHECK(shed("b1", 1000, 5) == 250);  // now the mean is 750
+  // Healthy again: in service from b1's next report on (migrations/0010), then the mean is
+  // 750.
+  CHECK(shed("b1", 1000, 5) == 0);
+  q("UPDATE loadns.backends SET serving_since = now() - interval '1 hour' WHERE name = 'b4'");
+  CHECK(shed("b1", 1000, 5) == 250);
 
   // Draining, by the operator or by the agent: everything, at shed_rate.
   q("UPDATE loadns.backends SET draining = true WHERE name = 'b2'");
@@ -163,6 +172,7 @@ TEST_CASE_FIXTURE(fixture,
   q("UPDATE loadns.services SET rebalance = true");
   // A first report of a crowded newcomer: no previous report, no time to shed in.
   CHECK(q("SELECT loadns.report('api.example.com', 'b6', '192.0.2.10', 5000, 1000)") == "0");
+  q("UPDATE loadns.backends SET serving_since = now() - interval '1 hour' WHERE name = 'b6'");
   // Uneven loads: every backend asked to shed is above 1.05 x its share, and sheds no more
   // than down to it.
   q("UPDATE loadns.backends SET connections = (ARRAY[3000, 1200, 900, 700, 10, 2000])"
@@ -232,4 +242,21 @@ TEST_CASE_FIXTURE(fixture, "a shed no answer covers counts until stale_after, th
   // Older than stale_after: those clients went elsewhere or nowhere; the reports rule again.
   q("UPDATE loadns.backends SET shed_since = now() - interval '31 s' WHERE name = 'a'");
   CHECK(shed("a", 20, 1, "NULL") == 10);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "a backend entering service counts from the others' next report on: the "
+                  "servers need a moment to answer with it") {
+  for (const auto* b : {"b1", "b2", "b3", "b4"}) add(b, 1000);
+  // b5's first report comes after b1's previous one (shed() puts that 2 s back): b1's report
+  // now judges the four it knew, where it holds its share.
+  CHECK(q("SELECT loadns.report('api.example.com', 'b5', '192.0.2.10', 0, 1000)") == "0");
+  CHECK(shed("b1", 1000, 2) == 0);
+  // Its next report (b5 in service since before the previous one): the mean is 800.
+  q("UPDATE loadns.backends SET serving_since = now() - interval '3 s' WHERE name = 'b5'");
+  CHECK(shed("b1", 1000, 2) == 200);
+  // Back from draining is entering service too.
+  q("UPDATE loadns.backends SET draining = true WHERE name = 'b5'");
+  q("UPDATE loadns.backends SET draining = false WHERE name = 'b5'");
+  CHECK(shed("b2", 1000, 2) == 0);
 }
