@@ -149,7 +149,9 @@ int run_agent(const config& cfg, stop_signals& signals) {
         spdlog::debug("reported {} connections{}", r.connections, r.healthy ? "" : ", unhealthy");
         if (o.shed > 0) {
           if (shed.active()) {
-            spdlog::info("report asks to shed {} connections: {}", o.shed, shed.shed(o.shed));
+            // The count reported with it: what report() judged the share against.
+            spdlog::info("report asks to shed {} connections: {} ({} reported)", o.shed,
+                         shed.shed(o.shed), r.connections);
           } else {
             spdlog::debug("report asks to shed {} connections (no --on-shed or --shed)", o.shed);
           }
