@@ -124,6 +124,7 @@ int run_agent(const config& cfg, stop_signals& signals) {
         r.connections = c.established;
         have_count = true;
         report_due = true;
+        shed.observe();  // --shed destroy: which connections are new since the last count
       }
       next_count = next_tick(next_count, cfg.interval, now);
     }

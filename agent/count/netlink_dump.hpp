@@ -60,9 +60,9 @@ struct diag_socket {
   std::array<std::uint8_t, 16> local{};   ///< network order; IPv4 in the first 4 bytes
   std::array<std::uint8_t, 16> remote{};  ///< network order
   std::uint32_t interface = 0;
-  /// The kernel's socket cookie: a 64-bit counter value the kernel gives a socket the first
-  /// time anyone asks (a dump does), so among sockets dumped regularly a higher cookie is a
-  /// socket first seen later. Needed to name a socket in a SOCK_DESTROY request.
+  /// The kernel's socket cookie: a 64-bit value the kernel gives a socket the first time
+  /// anyone asks (a dump does); unique, but not in order across CPUs (each draws from its
+  /// own batch, agent/shed/newest.hpp). Needed to name a socket in a SOCK_DESTROY request.
   std::uint64_t cookie = 0;
   std::uint32_t inode = 0;
 };

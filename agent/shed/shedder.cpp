@@ -6,8 +6,6 @@
 
 #include <utility>
 
-#include "agent/shed/newest.hpp"
-
 namespace loadns::agent {
 
 bool has_net_admin() noexcept {
@@ -59,6 +57,17 @@ bool shedder::probe_destroy(std::string& why) {
   return true;
 }
 
+void shedder::observe() noexcept {
+  if (!destroy_) {
+    return;
+  }
+  socket_collector found(filter_);
+  if (counter_.netlink().established(found) || found.out_of_memory) {
+    return;  // the next count tries again; shed() still works, by cookie
+  }
+  ages_.observe(found.sockets);
+}
+
 void shedder::poll() noexcept {
   if (running_ && running_->finished()) {
     running_.reset();
@@ -89,7 +98,7 @@ std::string shedder::shed(std::int64_t count) {
               ec.message();
       return said;
     }
-    keep_newest(found.sockets, static_cast<std::size_t>(count));
+    keep_newest(found.sockets, static_cast<std::size_t>(count), ages_);
     std::size_t closed = 0;
     std::error_code failed;
     for (const auto& s : found.sockets) {

@@ -11,6 +11,7 @@
 
 #include "agent/count/connection_counter.hpp"
 #include "agent/health/command.hpp"
+#include "agent/shed/newest.hpp"
 
 namespace loadns::agent {
 
@@ -27,6 +28,10 @@ class shedder {
   /// Acts on a count > 0. Returns a line for the log saying what was done.
   std::string shed(std::int64_t count);
 
+  /// With --shed destroy: lists the connections and notes the ones not seen before (call
+  /// after every count: their age is the dump that first saw them, agent/shed/newest.hpp).
+  void observe() noexcept;
+
   /// Reaps a finished --on-shed command (call now and then).
   void poll() noexcept;
 
@@ -38,6 +43,7 @@ class shedder {
   const socket_filter& filter_;
   connection_counter& counter_;
   std::unique_ptr<command_process> running_;
+  age_book ages_;
 };
 
 /// True when this process holds CAP_NET_ADMIN in its effective set.
