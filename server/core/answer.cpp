@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "server/core/family_pairs.hpp"
 #include "server/core/match.hpp"
 #include "server/dns/header.hpp"
 #include "server/dns/query.hpp"
@@ -31,8 +32,14 @@ struct owner {
 class section_filler {
  public:
   section_filler(dns::response& r, const snapshot& snap, balancer& bal, std::uint16_t qtype,
-                 answer_info& info)
-      : r_(r), snap_(snap), bal_(bal), qtype_(qtype), info_(info), after_question_(r.get_mark()) {}
+                 std::span<const std::uint8_t> lower_qname, answer_info& info)
+      : r_(r),
+        snap_(snap),
+        bal_(bal),
+        qtype_(qtype),
+        lower_qname_(lower_qname),
+        info_(info),
+        after_question_(r.get_mark()) {}
 
   /// Resolves the matched name; records the outcome in the response.
   void resolve(match_result m) noexcept;
@@ -77,17 +84,39 @@ class section_filler {
   }
   /// The balancer's choice for a service, or what its on_empty says when too few of the
   /// family serve; false when there is no address to give (the caller answers NODATA).
-  bool service_records(const owner& o, const service& svc, family fam) noexcept;
+  /// `nonce`: the question name is a nonce name of `svc` (its own, one client's).
+  bool service_records(const owner& o, const service& svc, family fam, bool nonce) noexcept;
+  /// Chooses the one backend of a response to a nonce name, with the host the other family's
+  /// query of the name chose where it has an address of `fam` (not counted again); else as
+  /// pick() does, remembered for that other query. See family_pairs.hpp.
+  std::size_t pick_paired(const service& svc, family fam, family_pairs& pairs,
+                          const backend*& out) noexcept;
 
   dns::response& r_;
   const snapshot& snap_;
   balancer& bal_;
   std::uint16_t qtype_;
+  std::span<const std::uint8_t> lower_qname_;
   answer_info& info_;
   dns::response::mark after_question_;
 };
 
-bool section_filler::service_records(const owner& o, const service& svc, family fam) noexcept {
+std::size_t section_filler::pick_paired(const service& svc, family fam, family_pairs& pairs,
+                                        const backend*& out) noexcept {
+  const std::uint64_t key = pairs.key_of(lower_qname_);
+  const std::uint32_t now = family_pairs::now_ms();
+  const auto& list = svc.backends[static_cast<std::size_t>(fam)];
+  if (const auto twin = pairs.find(key, svc, fam, now)) {
+    out = &list[*twin];
+    return 1;
+  }
+  const std::size_t n = bal_.pick(snap_, svc, fam, std::span(&out, 1));
+  if (n == 1) pairs.remember(key, svc, fam, static_cast<std::uint32_t>(out - list.data()), now);
+  return n;
+}
+
+bool section_filler::service_records(const owner& o, const service& svc, family fam,
+                                     bool nonce) noexcept {
   // Who answers was decided once per snapshot (decide_candidates()): the serving backends, or
   // the service's on_empty when fewer than min_serving of the family serve.
   const family_candidates& c = svc.candidates[static_cast<std::size_t>(fam)];
@@ -112,7 +141,12 @@ bool section_filler::service_records(const owner& o, const service& svc, family 
     return true;
   }
   std::array<const backend*, max_records_per_response> picked{};
-  const std::size_t n = bal_.pick(snap_, svc, fam, std::span(picked).first(want));
+  // One record per response (the default): a nonce name's A and AAAA name one host, counted
+  // once. With several, the client chooses among them anyway; each query counts its own.
+  family_pairs* pairs = bal_.pairs();
+  const std::size_t n = nonce && want == 1 && pairs != nullptr
+                            ? pick_paired(svc, fam, *pairs, picked[0])
+                            : bal_.pick(snap_, svc, fam, std::span(picked).first(want));
   if (n == 0) {
     return false;
   }
@@ -137,7 +171,7 @@ void section_filler::resolve(match_result m) noexcept {
       if (qtype_ == type::any && m.svc->backends[0].empty()) {
         fam = family::v6;
       }
-      if (service_records(o, *m.svc, fam)) {
+      if (service_records(o, *m.svc, fam, o.is_question && m.node == nullptr)) {
         return;
       }
       // No backend of the family: the name exists, the type does not (RFC 2308 2.2).
@@ -341,7 +375,7 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
                                                   m.svc->name.data()),
                                               m.svc->name.size())
                                   : q.q.wire;
-  section_filler(r, *snap, bal, qtype, info).resolve(m);
+  section_filler(r, *snap, bal, qtype, q.q.lower_name(), info).resolve(m);
   const std::size_t length = finish(r, info);
   // Random names under a zone all share the zone's NXDOMAIN class (NSD, BIND RRL).
   if (info.rcode == static_cast<std::uint8_t>(rcode::nxdomain)) {

@@ -78,6 +78,8 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     std::size_t service = 0;
     family fam = family::v4;
     std::array<std::uint8_t, 16> address{};
+    bool dual = false;  ///< second_address set: the host is in the other family's list too
+    std::array<std::uint8_t, 16> second{};
   };
   std::vector<placement> place(src.backends.size());
   for (std::size_t i = 0; i < src.backends.size(); ++i) {
@@ -98,10 +100,25 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     }
     place[i].fam = v6 ? family::v6 : family::v4;
     place[i].service = it->second;
+    if (!row.second_address.empty()) {
+      bool second_v6 = false;
+      if (!dns::address_from_text(row.second_address, second_v6, place[i].second)) {
+        error = backend_label(row) + ": invalid second_address";
+        return false;
+      }
+      if (second_v6 == v6) {
+        error = backend_label(row) + ": second_address of the same family as address";
+        return false;
+      }
+      place[i].dual = true;
+    }
   }
   {
     std::vector<std::array<std::size_t, 2>> sizes(snap.services.size());
-    for (const auto& p : place) ++sizes[p.service][static_cast<std::size_t>(p.fam)];
+    for (const auto& p : place) {
+      ++sizes[p.service][static_cast<std::size_t>(p.fam)];
+      if (p.dual) ++sizes[p.service][1 - static_cast<std::size_t>(p.fam)];
+    }
     for (std::size_t i = 0; i < sizes.size(); ++i) {
       for (std::size_t f = 0; f < 2; ++f) snap.services[i].backends[f].reserve(sizes[i][f]);
     }
@@ -137,7 +154,21 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     b.state = classify(b, row.report_age, svc);
     b.answer_count = counters.get(row.id);
     b.shared = counters.get_shared(row.id);
-    svc.backends[static_cast<std::size_t>(b.fam)].push_back(std::move(b));
+    auto& list = svc.backends[static_cast<std::size_t>(b.fam)];
+    if (place[i].dual) {
+      // One host, one load unit: the other family's entry shares the row's state and answer
+      // counters, so an answer of either family counts for the host.
+      backend other = b;
+      other.fam = b.fam == family::v4 ? family::v6 : family::v4;
+      other.address = place[i].second;
+      other.address_text = std::string(dns::trim_blanks(row.second_address));
+      other.second = true;
+      auto& other_list = svc.backends[static_cast<std::size_t>(other.fam)];
+      other.twin = static_cast<std::uint32_t>(list.size());
+      b.twin = static_cast<std::uint32_t>(other_list.size());
+      other_list.push_back(std::move(other));
+    }
+    list.push_back(std::move(b));
   }
   for (auto& svc : snap.services) decide_candidates(svc);
   return true;

@@ -211,7 +211,8 @@ struct balancer::selector {
   bool empty() const noexcept { return bag.empty() && below.empty() && mask == 0; }
 };
 
-balancer::balancer(std::uint64_t seed) : rng_(seed ^ 0x9e37'79b9'7f4a'7c15ULL) {}
+balancer::balancer(std::uint64_t seed, family_pairs* pairs)
+    : rng_(seed ^ 0x9e37'79b9'7f4a'7c15ULL), pairs_(pairs) {}
 
 balancer::~balancer() = default;
 

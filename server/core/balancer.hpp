@@ -22,6 +22,8 @@
 
 namespace loadns::core {
 
+class family_pairs;  // server/core/family_pairs.hpp
+
 class balancer {  // one per worker thread; never shared
  public:
   /// Answers given this long before a report still count as after it: a client connects a
@@ -29,7 +31,9 @@ class balancer {  // one per worker thread; never shared
   /// agent can see. Counting a few twice only makes a backend look busier for one report.
   static constexpr clock::duration connect_allowance = std::chrono::milliseconds(200);
 
-  explicit balancer(std::uint64_t seed);
+  /// `pairs`: the table shared by every thread that pairs a nonce name's A and AAAA queries
+  /// (answer() uses it); null: each query chooses on its own.
+  explicit balancer(std::uint64_t seed, family_pairs* pairs = nullptr);
   balancer(const balancer&) = delete;
   balancer& operator=(const balancer&) = delete;
   ~balancer();
@@ -45,6 +49,8 @@ class balancer {  // one per worker thread; never shared
   std::size_t pick(const snapshot& snap, const service& svc, family fam,
                    std::span<const backend*> out, clock::time_point now) noexcept;
 
+  family_pairs* pairs() const noexcept { return pairs_; }
+
  private:
   struct selector;  // per (service, family): the candidates and their order
 
@@ -53,6 +59,7 @@ class balancer {  // one per worker thread; never shared
   std::uint64_t next_random() noexcept;
 
   std::uint64_t rng_;
+  family_pairs* pairs_;
   const snapshot* seen_ = nullptr;
   std::uint64_t seen_generation_ = 0;
   std::vector<selector> selectors_;  // [service index * 2 + family]

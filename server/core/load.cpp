@@ -44,7 +44,7 @@ std::optional<double> imbalance(const service& svc, clock::time_point now) noexc
   for (const auto& all : svc.backends) {
     const double equal_share = equal_share_of(all);
     for (const backend& b : all) {
-      if (b.state != backend_state::serving) continue;
+      if (b.state != backend_state::serving || b.second) continue;  // a host counts once
       const double u = predicted_connections(b, now, now) / share_of(b, equal_share);
       sum += u;
       highest = std::max(highest, u);

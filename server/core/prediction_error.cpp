@@ -51,7 +51,7 @@ void prediction_errors::observe(const snapshot* previous, const snapshot& next,
       for (const backend& b : svc.backends[f]) {
         while (p != was.end() && p->id < b.id) ++p;
         if (p == was.end()) break;
-        if (p->id != b.id || p->state != backend_state::serving) continue;
+        if (p->id != b.id || p->state != backend_state::serving || b.second) continue;
         if (!b.reported_at || !p->reported_at) continue;
         if (*b.reported_at - *p->reported_at <= min_report_step) continue;  // the same report
         if (*p->reported_at - balancer::connect_allowance < oldest) continue;

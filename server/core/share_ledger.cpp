@@ -13,7 +13,7 @@ void share_ledger::collect(const snapshot& snap, own_answers& out) {
   for (const service& svc : snap.services) {
     for (const auto& list : svc.backends) {
       for (const backend& b : list) {
-        if (!b.answer_count) continue;
+        if (!b.answer_count || b.second) continue;  // a dual-stack host's counter, once
         const std::uint64_t total = b.answer_count->total();
         pending_[b.id] = total;
         const auto it = flushed_.find(b.id);

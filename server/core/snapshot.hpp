@@ -40,12 +40,24 @@ enum class family : std::uint8_t { v4 = 0, v6 = 1 };
 
 class answer_counter;  // server/core/answer_counter.hpp
 
+/// No twin: the backend has an address of one family only.
+inline constexpr std::uint32_t no_twin = 0xFFFF'FFFF;
+
+/// One backend as one family answers it. A dual-stack host (a row with a second_address) is
+/// one load unit seen from both families: it is in both of its service's lists, as two
+/// entries with the same id, state and answer counters, each with its own family's address,
+/// each the other's `twin`. The entry made from second_address has `second` set: code that
+/// counts hosts rather than addresses (metrics, sharing, logs) skips it.
 struct backend {
   std::int64_t id = 0;
   std::string name;
   family fam = family::v4;
   std::array<std::uint8_t, 16> address{};  ///< network order; v4 uses the first 4 bytes
   std::string address_text;
+  /// Index of the same host in the other family's list of the service; no_twin if none.
+  std::uint32_t twin = no_twin;
+  /// This entry is a dual-stack host's second address: the host is counted at its twin.
+  bool second = false;
   bool enabled = true;
   bool draining = false;
   std::optional<std::int64_t> capacity;

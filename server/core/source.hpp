@@ -41,6 +41,8 @@ struct backend_row {
   std::string service;
   std::string name;
   std::string address;  ///< presentation form of an inet, v4 or v6
+  /// A dual-stack host's address of the other family (backends.second_address); empty: none.
+  std::string second_address;
   bool enabled = true;
   bool draining = false;
   std::optional<std::int64_t> capacity;

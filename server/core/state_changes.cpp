@@ -100,6 +100,7 @@ std::vector<std::string> describe_changes(const snapshot* before, const snapshot
       for (const backend& b : now) {
         while (p != old.end() && p->id < b.id) ++p;
         const bool known = p != old.end() && p->id == b.id;
+        if (b.second) continue;  // a dual-stack host is told about once, at its first address
         if (known && p->state == b.state) continue;
         if (!known && b.state == backend_state::serving) continue;  // the usual: no line
         std::string line = describe(svc, b);

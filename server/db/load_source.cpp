@@ -24,7 +24,8 @@ constexpr const char* backends_sql =
     " CASE WHEN reported_at IS NOT NULL"
     "  THEN greatest(0, (extract(epoch FROM now() - reported_at) * 1000)::bigint) END,"
     " agent_healthy, agent_check,"
-    " (extract(epoch FROM now() - serving_since) * 1000)::bigint"
+    " (extract(epoch FROM now() - serving_since) * 1000)::bigint,"
+    " host(second_address)"
     " FROM loadns.backends ORDER BY service, id";
 constexpr const char* records_sql =
     "SELECT name, zone, type, ttl, data FROM loadns.records ORDER BY name, type, id";
@@ -123,6 +124,7 @@ loaded_source load_source_at(pqxx::connection& conn) {
     if (!r[10].is_null()) b.agent_healthy = r[10].as<bool>();
     if (!r[11].is_null()) b.agent_check = r[11].as<std::string>();
     if (!r[12].is_null()) b.in_service = std::chrono::milliseconds(r[12].as<long long>());
+    if (!r[13].is_null()) b.second_address = r[13].as<std::string>();
     src.backends.push_back(std::move(b));
   }
 

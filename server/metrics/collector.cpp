@@ -135,7 +135,9 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
   std::array<std::uint64_t, core::backend_state_names.size()> by_state{};
   for (const auto& svc : snap->services) {
     for (const auto& fam : svc.backends) {
-      for (const auto& b : fam) ++by_state[static_cast<std::size_t>(b.state)];
+      for (const auto& b : fam) {
+        if (!b.second) ++by_state[static_cast<std::size_t>(b.state)];  // a host counts once
+      }
     }
   }
   e.family("loadns_backends", "gauge", "Backends in the snapshot, by effective state.");
@@ -149,6 +151,7 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
   for (const auto& svc : snap->services) {
     for (const auto& fam : svc.backends) {
       for (const auto& b : fam) {
+        if (b.second) continue;  // a dual-stack host counts once, at its first address
         e.sample("loadns_backend_answers_total",
                  {{"service", svc.name}, {"backend", b.name}, {"address", b.address_text}},
                  b.answer_count ? static_cast<double>(b.answer_count->total()) : 0.0);
@@ -159,6 +162,7 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
   for (const auto& svc : snap->services) {
     for (const auto& fam : svc.backends) {
       for (const auto& b : fam) {
+        if (b.second) continue;
         e.sample("loadns_backend_connections",
                  {{"service", svc.name},
                   {"backend", b.name},
@@ -173,7 +177,7 @@ void render_snapshot(exposition& e, const core::snapshot* snap) {
   for (const auto& svc : snap->services) {
     for (const auto& fam : svc.backends) {
       for (const auto& b : fam) {
-        if (!b.capacity) continue;
+        if (!b.capacity || b.second) continue;
         e.sample("loadns_backend_capacity",
                  {{"service", svc.name}, {"backend", b.name}, {"address", b.address_text}},
                  static_cast<double>(*b.capacity));

@@ -11,6 +11,10 @@ class rate_limiter;
 class source_counter;
 }  // namespace loadns::guard
 
+namespace loadns::core {
+class family_pairs;
+}  // namespace loadns::core
+
 namespace loadns::net {
 
 struct options {
@@ -33,6 +37,8 @@ struct options {
   guard::rate_limiter* limiter = nullptr;
   /// TCP connections per client network; set by net::server when tcp_max_per_source > 0.
   guard::source_counter* per_source = nullptr;
+  /// Pairs a nonce name's A and AAAA queries (one host, counted once); set by net::server.
+  core::family_pairs* pairs = nullptr;
 };
 
 }  // namespace loadns::net

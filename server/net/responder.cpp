@@ -45,7 +45,7 @@ std::uint64_t monotonic_us() noexcept {
 }  // namespace
 
 responder::responder(const options& opts, const core::snapshot_holder& holder, std::uint64_t seed)
-    : opts_(opts), snapshot_(holder), balancer_(seed), slip_(opts.rrl_slip) {}
+    : opts_(opts), snapshot_(holder), balancer_(seed, opts.pairs), slip_(opts.rrl_slip) {}
 
 std::size_t responder::handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
                               core::transport t, const sockaddr_storage& client) noexcept {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "server/core/family_pairs.hpp"
 #include "server/guard/rate_limiter.hpp"
 #include "server/guard/source_counter.hpp"
 #include "server/net/options.hpp"
@@ -31,6 +32,7 @@ class server {
  private:
   std::unique_ptr<guard::rate_limiter> limiter_;       ///< before opts_, which points at it
   std::unique_ptr<guard::source_counter> per_source_;  ///< likewise
+  std::unique_ptr<core::family_pairs> pairs_;          ///< likewise
   options opts_;
   const core::snapshot_holder& holder_;
   std::atomic<unsigned> tcp_open_{0};
