@@ -50,8 +50,16 @@ std::uint64_t family_pairs::key_of(std::span<const std::uint8_t> lower_wire) con
     h = std::rotl((h ^ w) * 0x8765'4321'8765'4321ULL + 0x1234'5678'9abc'def1ULL, 29);
   }
   if (at < lower_wire.size()) {
+    // The last 1..7 octets: as the name's last 8 (overlapping the words before), a copy of a
+    // constant length that compiles to one load; a name shorter than 8 octets octet by octet.
     std::uint64_t w = 0;
-    std::memcpy(&w, lower_wire.data() + at, lower_wire.size() - at);
+    if (lower_wire.size() >= 8) {
+      std::memcpy(&w, lower_wire.data() + lower_wire.size() - 8, 8);
+    } else {
+      for (std::size_t i = 0; i < lower_wire.size(); ++i) {
+        w |= std::uint64_t{lower_wire[i]} << (8 * i);
+      }
+    }
     h = std::rotl((h ^ w) * 0x8765'4321'8765'4321ULL + 0x1234'5678'9abc'def1ULL, 29);
   }
   return mix(h);
