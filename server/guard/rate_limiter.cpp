@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstring>
 
 namespace loadns::guard {
 namespace {
@@ -16,6 +17,16 @@ constexpr std::uint64_t time_mask = (std::uint64_t{1} << tag_shift) - 1;
 
 constexpr std::size_t ipv4_prefix = 3;  // /24
 constexpr std::size_t ipv6_prefix = 7;  // /56
+
+/// The table hash's four key words, drawn from the limiter's 128-bit key with SipHash (once).
+table_hash::key_type table_key_of(const siphash_key& key) noexcept {
+  table_hash::key_type k{};
+  for (std::size_t i = 0; i < k.size(); ++i) {
+    const std::array<std::uint8_t, 1> index{static_cast<std::uint8_t>(i)};
+    k[i] = siphash24(key, index);
+  }
+  return k;
+}
 
 }  // namespace
 
@@ -33,25 +44,26 @@ rate_limiter::rate_limiter(unsigned rate, std::size_t slots, const siphash_key& 
       interval_us_(1'000'000 / rate_),
       tolerance_us_(1'000'000 - interval_us_),
       mask_(std::bit_ceil(std::max<std::size_t>(slots, 2)) - 1),
-      key_(key),
+      hash_(table_key_of(key)),
       slots_(std::make_unique<std::atomic<std::uint64_t>[]>(mask_ + 1)) {}
 
 std::uint64_t rate_limiter::key_hash(std::span<const std::uint8_t> address,
                                      const response_class& c) const noexcept {
-  const source_network net = network_of(address);
-  std::array<std::uint8_t, 9> head{};
-  std::copy(net.octets.begin(), net.octets.end(), head.begin());
-  head[8] = c.rcode;
-  // Names compare case-insensitively (RFC 4343): fold a copy, never the caller's bytes.
-  std::array<std::uint8_t, 255> folded{};
-  const std::size_t n = std::min(c.name.size(), folded.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint8_t b = c.name[i];
-    folded[i] = (b >= 'A' && b <= 'Z') ? static_cast<std::uint8_t>(b + ('a' - 'A')) : b;
+  // The source network as one word, octet for octet what network_of() writes (4 or 6, then
+  // the /24 or /56 prefix; little-endian loads), read straight from the address.
+  std::uint64_t net = 0;
+  if (address.size() == 4) {
+    std::uint32_t v4 = 0;
+    std::memcpy(&v4, address.data(), sizeof v4);
+    net = std::uint64_t{v4 & 0x00FF'FFFFU} << 8 | 4;
+  } else if (address.size() >= 8) {
+    std::uint64_t v6 = 0;
+    std::memcpy(&v6, address.data(), sizeof v6);
+    net = (v6 & 0x00FF'FFFF'FFFF'FFFFULL) << 8 | 6;
+  } else {
+    std::memcpy(&net, network_of(address).octets.data(), sizeof net);
   }
-  const std::array<std::span<const std::uint8_t>, 2> parts{std::span<const std::uint8_t>(head),
-                                                           std::span(folded).first(n)};
-  return siphash24(key_, parts);
+  return hash_(net, c.rcode, c.name);
 }
 
 bool rate_limiter::allow(std::span<const std::uint8_t> address, const response_class& c,

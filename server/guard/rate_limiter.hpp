@@ -17,6 +17,7 @@
 #include <span>
 
 #include "server/guard/siphash.hpp"
+#include "server/guard/table_hash.hpp"
 
 namespace loadns::guard {
 
@@ -32,8 +33,8 @@ struct response_class {
 class rate_limiter {
  public:
   /// `rate` responses per second per bucket, bursts of up to `rate`; `slots` rounded up to
-  /// a power of two (8 octets each); `key` seeds the hash (random in production, so an
-  /// attacker cannot predict which sources collide).
+  /// a power of two (8 octets each); `key` seeds the table's hash (random in production, so
+  /// an attacker cannot predict which sources collide).
   rate_limiter(unsigned rate, std::size_t slots, const siphash_key& key);
   rate_limiter(const rate_limiter&) = delete;
   rate_limiter& operator=(const rate_limiter&) = delete;
@@ -55,7 +56,7 @@ class rate_limiter {
   std::uint64_t interval_us_;   ///< one token's worth of time: 1 s / rate
   std::uint64_t tolerance_us_;  ///< how far ahead of now a bucket's debt may run: the burst
   std::size_t mask_;
-  siphash_key key_;
+  table_hash hash_;  ///< keyed: which sources share slots is not predictable
   std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
 };
 

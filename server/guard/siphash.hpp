@@ -1,6 +1,6 @@
 #pragma once
 // SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012): the keyed
-// hash RFC 9018 names for DNS server cookies, and the hash of the rate limiter's table (keyed
+// hash RFC 9018 names for DNS server cookies, and the hash of the per-source TCP table (keyed
 // with a random secret, so a spoofing attacker cannot aim many sources at one slot).
 
 #include <array>
