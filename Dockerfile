@@ -14,7 +14,7 @@ WORKDIR /src
 COPY . .
 RUN rm -rf build \
  && cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOADNS_BUILD_TESTS=OFF \
-          -DLOADNS_BUILD_BENCH=OFF -DLOADNS_WERROR=OFF \
+          -DLOADNS_BUILD_BENCH=OFF \
  && cmake --build /build \
  && cmake --install /build --prefix /opt/loadns --strip
 
