@@ -26,7 +26,7 @@
 --   CREATE ROLE agent_web1 LOGIN PASSWORD '...' IN ROLE loadns_agent; -- one per backend host
 --   INSERT INTO loadns.agent_grants (login, service)                  -- what it may report for
 --        VALUES ('agent_web1', 'api.example.com');
---   CREATE ROLE dns LOGIN PASSWORD '...' IN ROLE loadns_server;       -- for loadns-server
+--   CREATE ROLE server LOGIN PASSWORD '...' IN ROLE loadns_server;    -- for loadns-server
 
 CREATE SCHEMA IF NOT EXISTS loadns;
 
@@ -696,7 +696,8 @@ CREATE TRIGGER backends_notify_update AFTER UPDATE ON loadns.backends
 -- (shared_answers, as the servers predict loads) and those shed but not answered yet
 -- (shed_pending): connections moving between backends are in no report for a while. A
 -- backend entering service counts in another's shares from that one's next report on (the
--- servers need a moment to answer with it).
+-- servers need a moment to answer with it). Another backend in slow start counts with its
+-- capacity times its ramp, as the servers count it; the reporting backend's own in full.
 -- Only above 1.05 x its share, then down to its share; at most shed_rate x the seconds since
 -- its previous report (at most stale_after's worth); nothing on a first report. A draining
 -- backend sheds everything at shed_rate.
@@ -708,6 +709,15 @@ CREATE FUNCTION loadns.shed_count(connections bigint, share double precision, ca
     RETURN CASE
         WHEN ((cap > 0) AND ((connections)::double precision > (1.05::double precision * share))) THEN LEAST((floor(((connections)::double precision - share)))::bigint, cap)
         ELSE (0)::bigint
+    END;
+
+-- ramp(t) of a backend in service for `in_service` (NULL: no slow start) of a service whose
+-- slow start lasts `slow_start` ('0': off): 1 outside the window (pure, for tests).
+CREATE FUNCTION loadns.slow_start_ramp(in_service interval, slow_start interval) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE
+        WHEN ((slow_start <= '00:00:00'::interval) OR (in_service IS NULL) OR (in_service >= slow_start)) THEN (1)::double precision
+        ELSE GREATEST((0.1)::double precision, ((EXTRACT(epoch FROM GREATEST(in_service, '00:00:00'::interval)))::double precision / (EXTRACT(epoch FROM slow_start))::double precision))
     END;
 
 -- What report() returns for backend `backend_id`, just updated, whose previous report was at
@@ -727,7 +737,7 @@ DECLARE
 BEGIN
     SELECT b.service, b.connections, b.enabled, (b.draining OR b.agent_draining) AS draining,
            b.agent_healthy, coalesce(b.capacity, b.agent_capacity) AS capacity, b.weight,
-           b.shed_pending, b.shed_since, s.rebalance, s.shed_rate, s.stale_after
+           b.shed_pending, b.shed_since, s.rebalance, s.shed_rate, s.stale_after, s.slow_start
       INTO me
       FROM loadns.backends b JOIN loadns.services s ON s.name = b.service
      WHERE b.id = connections_to_shed.backend_id;
@@ -743,7 +753,12 @@ BEGIN
     ELSE
         WITH in_service AS (
             SELECT o.id, o.connections, o.reported_at,
-                   coalesce(o.capacity, o.agent_capacity)::double precision AS capacity, o.weight
+                   coalesce(o.capacity, o.agent_capacity)::double precision AS capacity, o.weight,
+                   -- Another backend in slow start counts with its ramped capacity, as the
+                   -- servers count it; this one in full (migrations/0011).
+                   CASE WHEN o.id = connections_to_shed.backend_id THEN 1
+                        ELSE loadns.slow_start_ramp(now() - o.serving_since, me.slow_start)
+                   END AS ramp
               FROM loadns.backends o
              WHERE o.service = me.service AND o.enabled AND NOT o.draining AND NOT o.agent_draining
                AND o.agent_healthy IS NOT FALSE
@@ -775,7 +790,7 @@ BEGIN
               FROM sheds s)
         SELECT e.capacity,
                coalesce((SELECT sum(i.connections) FROM in_service i), 0) + an.n + un.n,
-               (SELECT sum(coalesce(i.capacity, e.capacity * i.weight)) FROM in_service i)
+               (SELECT sum(coalesce(i.capacity, e.capacity * i.weight) * i.ramp) FROM in_service i)
           INTO mean_capacity, total_connections, total_capacity
           FROM equal e, answered an, unanswered un;
         shed := loadns.shed_count(me.connections,

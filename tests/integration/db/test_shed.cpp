@@ -5,7 +5,8 @@
 // and never for a backend at or below its share. Connections on their way from one backend to
 // another count in the service's total (migrations/0009): answered since the receiver's report
 // (loadns.shared_answers), or shed and not answered yet (shed_pending). A backend entering
-// service counts from the others' next reports on (migrations/0010).
+// service counts from the others' next reports on (migrations/0010); in slow start it counts
+// in the others' shares with its capacity times its ramp, never in its own (migrations/0011).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -260,4 +261,69 @@ TEST_CASE_FIXTURE(fixture,
   q("UPDATE loadns.backends SET draining = true WHERE name = 'b5'");
   q("UPDATE loadns.backends SET draining = false WHERE name = 'b5'");
   CHECK(shed("b2", 1000, 2) == 0);
+}
+
+TEST_CASE_FIXTURE(fixture, "slow_start_ramp: 10% at first, then t / slow_start, 1 after or off") {
+  struct row {
+    const char* in_service;
+    const char* slow_start;
+    const char* ramp;
+  };
+  for (const auto& r : {
+           row{"'0 s'", "'100 s'", "0.1"}, row{"'5 s'", "'100 s'", "0.1"},  // the floor
+           row{"'50 s'", "'100 s'", "0.5"},                                 // linear
+           row{"'100 s'", "'100 s'", "1"},                                  // the window's end
+           row{"'1 hour'", "'100 s'", "1"},                                 // after it
+           row{"'-5 s'", "'100 s'", "0.1"},  // serving_since ahead of the clock
+           row{"NULL", "'100 s'", "1"},      // serving_since NULL: no slow start
+           row{"'1 s'", "'0 s'", "1"},       // slow start off
+       }) {
+    CAPTURE(r.in_service);
+    CAPTURE(r.slow_start);
+    CHECK(q(std::string("SELECT round(loadns.slow_start_ramp(") + r.in_service + ", " +
+            r.slow_start + ")::numeric, 6)::float8") == r.ramp);
+  }
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "with slow start, a newcomer counts with its ramped capacity: the old "
+                  "backends shed only what its ramp lets it take (migrations/0011)") {
+  q("UPDATE loadns.services SET slow_start = '10000 s', shed_rate = 100000");
+  for (const auto* b : {"b1", "b2", "b3", "b4"}) add(b, 1000);
+  add("b5", 0);
+  // In service for a day: past the window (add() puts them an hour back, within it).
+  q("UPDATE loadns.backends SET serving_since = now() - interval '1 day'");
+  // b5 entered service 10 s ago (before b1's previous report, 2 s back: migrations/0010):
+  // ramp 0.1. b1's share is 4000 x 1000 / 4100 = 975.6, and 1000 is within 5% of it.
+  q("UPDATE loadns.backends SET serving_since = now() - interval '10 s' WHERE name = 'b5'");
+  CHECK(shed("b1", 1000, 2) == 0);
+  // Without slow start the same report sheds down to 800.
+  q("UPDATE loadns.services SET slow_start = '0'");
+  CHECK(shed("b1", 1000, 2) == 200);
+  // Half way through the window (ramp 0.5): a share of 4000 x 1000 / 4500 = 888.9.
+  q("UPDATE loadns.services SET slow_start = '10000 s'");
+  q("UPDATE loadns.backends SET serving_since = now() - interval '5000 s' WHERE name = 'b5'");
+  CHECK(shed("b1", 1000, 2) == 111);
+  // After the window: the full share, 800.
+  q("UPDATE loadns.backends SET serving_since = now() - interval '10000 s' WHERE name = 'b5'");
+  CHECK(shed("b1", 1000, 2) == 200);
+}
+
+TEST_CASE_FIXTURE(fixture,
+                  "slow start never shrinks the reporting backend's own share: one back "
+                  "from stale keeps the clients it holds") {
+  q("UPDATE loadns.services SET slow_start = '10000 s', shed_rate = 100000");
+  for (const auto* b : {"b1", "b2", "b3", "b4", "b5"}) add(b, 1000);
+  q("UPDATE loadns.backends SET serving_since = now() - interval '1 day'");
+  // b1 entered service again 3 s ago (back from stale or unhealthy, its clients still
+  // connected; before the others' previous reports, so they count it: migrations/0010):
+  // level with the others, nothing to shed (with its own share ramped to 10% it would be told
+  // to shed 878 of its 1000).
+  q("UPDATE loadns.backends SET serving_since = now() - interval '3 s' WHERE name = 'b1'");
+  CHECK(shed("b1", 1000, 2) == 0);
+  // The others count it with its ramped capacity, which only makes their shares larger:
+  // b2 at 1000 of 5000 against 4.1 capacities has a share of 1219.5, and sheds nothing.
+  CHECK(shed("b2", 1000, 2) == 0);
+  // Beyond 1.05 x that share it sheds down to it: 1500 of 5500 gives 1341.5.
+  CHECK(shed("b2", 1500, 2) == 158);
 }
