@@ -35,8 +35,6 @@ struct pending_metric {
   std::string_view work;
 };
 constexpr pending_metric pending[] = {
-    {"loadns_rrl_limited_total", "", "response rate limiting (issue 17)"},
-    {"loadns_cookies_total", "", "DNS cookies (issue 17)"},
     {"loadns_rows_skipped_total", "", "rows skipped (issue 16)"},
     {"loadns_snapshot_from_disk", "", "--state-dir (issue 16)"},
 };
