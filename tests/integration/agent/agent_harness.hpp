@@ -110,12 +110,21 @@ struct database {
         "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', "
         "ARRAY['ns1.example.com']);"
         "INSERT INTO loadns.services (name) VALUES ('api.example.com');");
-    // The login `agent` may report for the service (loadns.agent_grants), and agents here
-    // report loopback addresses too (agent_networks).
+    // Agents here report loopback addresses too (agent_networks).
     pg.psql(
-        "INSERT INTO loadns.agent_grants (login, service) VALUES ('agent', 'api.example.com');"
         "UPDATE loadns.services SET agent_networks = "
         "'{127.0.0.0/8,::1/128,192.0.2.0/24,2001:db8::/32}';");
+  }
+  // The login of the agent of backend `name`: one per backend, as the README asks of
+  // deployments ("Agent logins"), `agent_<name>`, granted the service; created on first use
+  // (agent_args calls it: take the arguments while the database is up).
+  [[nodiscard]] std::string login_for(const std::string& name) const {
+    const std::string login = "agent_" + name;
+    pg.psql("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + login +
+            "') THEN CREATE ROLE " + login + " LOGIN IN ROLE loadns_agent; END IF; END $$;" +
+            "INSERT INTO loadns.agent_grants (login, service) VALUES ('" + login +
+            "', 'api.example.com') ON CONFLICT DO NOTHING;");
+    return login;
   }
   // One value (psql -At), or what went wrong.
   [[nodiscard]] std::string query(const std::string& sql) const {
@@ -136,7 +145,7 @@ struct database {
   }
   [[nodiscard]] std::vector<std::string> agent_args(const std::string& name, std::uint16_t port,
                                                     std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a{"--db",       pg.conninfo("loadns", "agent"),
+    std::vector<std::string> a{"--db",       pg.conninfo("loadns", login_for(name)),
                                "--service",  "api.example.com",
                                "--address",  "192.0.2.10",
                                "--port",     std::to_string(port),

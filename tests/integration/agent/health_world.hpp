@@ -1,7 +1,8 @@
 #pragma once
 // The world of the health end-to-end tests and of bench/agent/bench_crash: a database with the
-// zone and service, a real loadns-server on it, agents' command lines, and clients arriving
-// at a steady rate with fresh nonce names over UDP, each answer kept with its send time.
+// zone and service, a real loadns-server on it, agents' command lines (each agent a login of
+// its own), and clients arriving at a steady rate with fresh nonce names over UDP, each answer
+// kept with its send time.
 
 #include <atomic>
 #include <chrono>
@@ -100,7 +101,7 @@ struct world {
   [[nodiscard]] std::vector<std::string> agent(const std::string& name, const std::string& ip,
                                                std::uint16_t port,
                                                std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a{"--db",       db.pg.conninfo("loadns", "agent"),
+    std::vector<std::string> a{"--db",       db.pg.conninfo("loadns", db.login_for(name)),
                                "--service",  "api.example.com",
                                "--address",  ip,
                                "--port",     std::to_string(port),

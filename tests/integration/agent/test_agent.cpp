@@ -113,11 +113,12 @@ TEST_CASE("PostgreSQL stopped and restarted under a running agent: reports resum
 
 TEST_CASE("a database down at start is waited out and is not an exit") {
   database db;
-  db.pg.stop();
   tcp_listener l("127.0.0.1");
+  const auto args = db.agent_args("b1", l.port());  // creates the agent's login: before the stop
+  db.pg.stop();
   connection_set conns(l);
   conns.open(3);
-  agent_process agent(db.agent_args("b1", l.port()));
+  agent_process agent(args);
   REQUIRE_MESSAGE(
       eventually(10s, [&] { return occurrences(agent.log(), "database unreachable") >= 1; }),
       agent.log());

@@ -2,12 +2,17 @@
 // is neither the schema owner nor a superuser is refused with SQLSTATE 42501 and a message
 // naming the reason (no grant, another login's row, an operator's row, a bad address), a
 // refused call changes nothing, an operator hands a row over by setting registered_by, and
-// future functions are not executable by PUBLIC. Each case runs as the role it is about.
+// future functions are not executable by PUBLIC; a database upgraded from 0005 keeps its rows
+// the operator's until handed over as the README says. Each case runs as the role it is about.
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <pqxx/pqxx>
+#include <sstream>
 #include <string>
 
 #include "server/db/migrate.hpp"
+#include "server/db/migrations.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using loadns::test::pg_cluster;
@@ -40,6 +45,21 @@ struct fixture {
   }
   pg_cluster pg;
 };
+
+/// The SQL block of the README's "Upgrading a database with agents".
+std::string readme_upgrade_sql() {
+  std::ifstream in(LOADNS_SOURCE_DIR "/README.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto s = text.str();
+  const auto at = s.find("**Upgrading a database with agents.**");
+  REQUIRE(at != std::string::npos);
+  const auto begin = s.find("```sql\n", at);
+  REQUIRE(begin != std::string::npos);
+  const auto end = s.find("```", begin + 7);
+  REQUIRE(end != std::string::npos);
+  return s.substr(begin + 7, end - begin - 7);
+}
 
 std::string report(const std::string& name, const std::string& rest,
                    const std::string& service = "api.example.com") {
@@ -253,4 +273,60 @@ TEST_CASE_FIXTURE(fixture, "a function created after the migrations is not execu
   CHECK(pg.psql_error("SELECT loadns.added_later()", "server").find("permission denied") !=
         std::string::npos);
   CHECK(q("SELECT loadns.added_later()") == "1");
+}
+
+TEST_CASE(
+    "an upgraded database: its rows are the operator's until handed over as the README says") {
+  pg_cluster pg;
+  pg.create_database("loadns");
+  // The database as migrations 0001-0005 left it (before agents were checked), each applied
+  // and recorded as `loadns-server migrate` does.
+  {
+    pqxx::connection c(pg.conninfo());
+    for (const auto& m : loadns::db::embedded_migrations()) {
+      if (m.version > 5) break;
+      pqxx::work tx(c);
+      tx.exec(std::string(m.sql));
+      tx.exec_params(
+          "INSERT INTO loadns.schema_migrations (version, name, checksum) "
+          "VALUES ($1, $2, encode(sha256(convert_to($3, 'UTF8')), 'hex'))",
+          m.version, std::string(m.name), std::string(m.sql));
+      tx.commit();
+    }
+  }
+  pg.psql(
+      "CREATE ROLE agent LOGIN IN ROLE loadns_agent;"
+      "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
+      "INSERT INTO loadns.services (name) VALUES ('api.example.com');"
+      "INSERT INTO loadns.backends (service, name, address) VALUES "
+      "('api.example.com', 'manual', '192.0.2.30');");
+  // Then every agent reported under one shared login, for any row.
+  CHECK(pg.psql(report("web1", "'192.0.2.11', 5"), "loadns", "agent") == "0");
+  CHECK(pg.psql(report("web2", "'192.0.2.12', 6"), "loadns", "agent") == "0");
+
+  const auto result = loadns::db::migrate(pg.conninfo());
+  REQUIRE_FALSE(result.applied.empty());
+  CHECK(result.applied.front().rfind("0006_", 0) == 0);
+  // Every existing row is the operator's; the agent's reports are refused and change nothing.
+  CHECK(pg.psql("SELECT count(*) FROM loadns.backends WHERE registered_by IS NULL") == "3");
+  const auto before =
+      pg.psql("SELECT string_agg(b::text, E'\\n' ORDER BY id) FROM loadns.backends b");
+  CHECK(pg.psql_error(report("web1", "'192.0.2.11', 7"), "agent").find("has no grant") !=
+        std::string::npos);
+  pg.psql("INSERT INTO loadns.agent_grants (login, service) VALUES ('agent', 'api.example.com')");
+  CHECK(pg.psql_error(report("web1", "'192.0.2.11', 7"), "agent").find("is an operator's row") !=
+        std::string::npos);
+  CHECK(pg.psql("SELECT string_agg(b::text, E'\\n' ORDER BY id) FROM loadns.backends b") == before);
+  pg.psql("DELETE FROM loadns.agent_grants");
+
+  // The README's statements, in one transaction: the rows agents reported for are theirs
+  // again, the operator's own row stays the operator's.
+  pg.psql("BEGIN;\n" + readme_upgrade_sql() + "COMMIT;");
+  CHECK(pg.psql(report("web1", "'192.0.2.11', 7"), "loadns", "agent") == "0");
+  CHECK(pg.psql(report("web2", "'192.0.2.12', 8"), "loadns", "agent") == "0");
+  CHECK(pg.psql("SELECT string_agg(name || ':' || coalesce(registered_by, '-') || ':' || "
+                "connections, ',' ORDER BY name) FROM loadns.backends") ==
+        "manual:-:0,web1:agent:7,web2:agent:8");
+  CHECK(pg.psql_error(report("manual", "'192.0.2.30', 1"), "agent").find("is an operator's row") !=
+        std::string::npos);
 }
