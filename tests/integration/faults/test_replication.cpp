@@ -2,11 +2,13 @@
 // hot standby through a multi-host conninfo with target_session_attrs=prefer-standby, the agent and
 // the operator write the primary. A change on the primary is served via the standby by the poll
 // (NOTIFY does not cross to a standby); stopping the standby moves the server to the primary
-// without one failed answer.
+// without one failed answer. A server reading the standby shares its answer counts through
+// --share-db on the primary, with a server that reads the primary.
 
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -121,4 +123,66 @@ TEST_CASE(
   CHECK(total.failed == 0);
   CHECK(agent.running());
   CHECK(server.running());
+}
+
+TEST_CASE("a server reading a standby shares its answer counts through --share-db on the primary") {
+  pg_cluster primary;
+  primary.create_loadns_database();
+  primary.psql(seed_sql);
+  // Eight operator backends without agents: their load is counted from answers alone.
+  primary.psql(
+      "INSERT INTO loadns.services (name) VALUES ('pool.example.com');"
+      "INSERT INTO loadns.backends (service, name, address) SELECT 'pool.example.com', 'p' || i, "
+      "('192.0.2.' || (100 + i))::inet FROM generate_series(1, 8) AS i;");
+  standby_cluster standby(primary);
+  REQUIRE(eventually(10s, [&] {
+    return standby.psql(
+               "SELECT count(*) FROM loadns.backends WHERE service = 'pool.example.com'") == "8";
+  }));
+
+  // The reader takes its snapshots from the standby (which is read-only) and writes and reads
+  // the shared counts on the primary; the other server uses the primary for both.
+  const std::string on_primary = primary.conninfo("loadns", "server");
+  auto reader_options = server_options_for("host=127.0.0.1 port=" + std::to_string(standby.port()) +
+                                           " dbname=loadns user=server");
+  reader_options.threads = 1;
+  reader_options.extra_args = {"--share-db", on_primary};
+  server_process reader(reader_options);
+  auto other_options = server_options_for(on_primary);
+  other_options.threads = 1;
+  server_process other(other_options);
+  CHECK_MESSAGE(reader.log().find("database connected (127.0.0.1:" +
+                                  std::to_string(standby.port())) != std::string::npos,
+                reader.log_tail());
+
+  const auto first = [](const server_process& s, int n) {
+    const auto a = addresses(s.port(), "q" + std::to_string(n) + ".pool.example.com");
+    REQUIRE(a.has_value());
+    REQUIRE(a->size() == 1);
+    return a->front();
+  };
+  // The reader answers seven queries: seven different backends, leaving one with the least
+  // load. Once the other server has read those seven answers, it must pick that one.
+  std::set<std::string> by_reader;
+  for (int i = 0; i < 7; ++i) by_reader.insert(first(reader, i));
+  REQUIRE(by_reader.size() == 7);
+  REQUIRE_MESSAGE(
+      eventually(10s,
+                 [&] {
+                   return metric(other.metrics_port(), "loadns_share_answers_total").value_or(0) >=
+                          7;
+                 }),
+      reader.log_tail());
+  const auto by_other = first(other, 100);
+  CHECK_MESSAGE(by_reader.count(by_other) == 0,
+                "the other server answered " << by_other << ", which the reader had answered");
+  // And the reader learns the other's answer through the primary too.
+  CHECK(eventually(10s, [&] {
+    return metric(reader.metrics_port(), "loadns_share_answers_total").value_or(0) >= 1;
+  }));
+  CHECK(eventually(
+      5s, [&] { return metric(reader.metrics_port(), "loadns_share_up").value_or(0) == 1; }));
+  CHECK(primary.psql("SELECT count(DISTINCT s.server) || ':' || sum(s.answers) FROM "
+                     "loadns.shared_answers s JOIN loadns.backends b ON b.id = s.backend_id "
+                     "WHERE b.service = 'pool.example.com'") == "2:8");
 }
