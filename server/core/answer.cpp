@@ -294,7 +294,7 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
     if (q.opt.cookie_length > 0 && client.cookies != nullptr) {
       const guard::cookie_keys keys = client.cookies->load();
       info.cookie = guard::check_cookie(keys, std::span(q.opt.cookie).first(q.opt.cookie_length),
-                                        client.address, client.now, reply.cookie);
+                                        client.address, client.now, reply.cookie, client.memo);
       reply.has_cookie = true;
     }
     r.set_edns(reply);
@@ -375,11 +375,13 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
                                                   m.svc->name.data()),
                                               m.svc->name.size())
                                   : q.q.wire;
+  info.subject_lower = m.svc != nullptr;
   section_filler(r, *snap, bal, qtype, q.q.lower_name(), info).resolve(m);
   const std::size_t length = finish(r, info);
   // Random names under a zone all share the zone's NXDOMAIN class (NSD, BIND RRL).
   if (info.rcode == static_cast<std::uint8_t>(rcode::nxdomain)) {
     info.subject = m.zn->wire;
+    info.subject_lower = true;
   }
   return length;
 }

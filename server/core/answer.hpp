@@ -30,6 +30,8 @@ struct answer_info {
   /// its nonce names, the zone for NXDOMAIN, else the query name as sent (points into the
   /// query or the snapshot); empty before a zone matched (errors share a class per rcode).
   std::span<const std::uint8_t> subject;
+  /// `subject` is a snapshot's name (lower case), not the query's (any case).
+  bool subject_lower = false;
   /// Octets of header and echoed question at the start of the response.
   std::uint16_t question_end = 0;
   /// Octets of the OPT record at the end of the response (0: none).
@@ -41,6 +43,7 @@ struct client_info {
   std::span<const std::uint8_t> address;           ///< 4 or 16 octets, network order
   const guard::cookie_secrets* cookies = nullptr;  ///< null: COOKIE options are not answered
   std::uint32_t now = 0;  ///< seconds since the epoch, for cookie timestamps (RFC 9018 4.3)
+  guard::cookie_memo* memo = nullptr;  ///< the answering thread's, to spare repeated hashes
 };
 
 /// Largest number of records of one service in one response.

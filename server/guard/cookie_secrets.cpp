@@ -1,5 +1,8 @@
 #include "server/guard/cookie_secrets.hpp"
 
+#include <bit>
+#include <cstring>
+
 namespace loadns::guard {
 namespace {
 
@@ -10,7 +13,11 @@ std::uint64_t pack(const siphash_key& key, std::size_t at) noexcept {
 }
 
 void unpack(std::uint64_t v, siphash_key& key, std::size_t at) noexcept {
-  for (std::size_t i = 0; i < 8; ++i) key[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(key.data() + at, &v, sizeof v);  // one store: load() runs per query
+  } else {
+    for (std::size_t i = 0; i < 8; ++i) key[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  }
 }
 
 int hex_value(char c) noexcept {

@@ -47,8 +47,8 @@ rate_limiter::rate_limiter(unsigned rate, std::size_t slots, const siphash_key& 
       hash_(table_key_of(key)),
       slots_(std::make_unique<std::atomic<std::uint64_t>[]>(mask_ + 1)) {}
 
-std::uint64_t rate_limiter::key_hash(std::span<const std::uint8_t> address,
-                                     const response_class& c) const noexcept {
+inline std::uint64_t rate_limiter::key_hash(std::span<const std::uint8_t> address,
+                                            const response_class& c) const noexcept {
   // The source network as one word, octet for octet what network_of() writes (4 or 6, then
   // the /24 or /56 prefix; little-endian loads), read straight from the address.
   std::uint64_t net = 0;
@@ -63,7 +63,7 @@ std::uint64_t rate_limiter::key_hash(std::span<const std::uint8_t> address,
   } else {
     std::memcpy(&net, network_of(address).octets.data(), sizeof net);
   }
-  return hash_(net, c.rcode, c.name);
+  return c.lower ? hash_.lower(net, c.rcode, c.name) : hash_(net, c.rcode, c.name);
 }
 
 bool rate_limiter::allow(std::span<const std::uint8_t> address, const response_class& c,

@@ -28,6 +28,8 @@ struct response_class {
   /// nonce names, the zone for NXDOMAIN (so that random names share one bucket), else the
   /// query name; empty for errors (REFUSED, FORMERR, ...), which share a bucket per rcode.
   std::span<const std::uint8_t> name;
+  /// The name is known to be lower case already (a snapshot's own names): not folded again.
+  bool lower = false;
 };
 
 class rate_limiter {

@@ -59,14 +59,47 @@ enum class cookie_verdict : std::uint8_t {
   malformed,    ///< set by the caller: a length RFC 7873 5.2.2 answers with FORMERR
 };
 
+/// What one answering thread remembers of the server cookies it made or verified lately, so
+/// that a client asking again does not cost a SipHash-2-4 each time: a resolver sends the same
+/// client cookie with every query to a server from one address (RFC 7873 4.1), so within one
+/// second the cookie it is given is the same, and the cookie it sends back is one already
+/// verified. Direct mapped by client cookie and address; an entry is used only when the
+/// secret, the address and the client cookie are the ones it was computed for, so a flood of
+/// other clients only evicts entries, it never makes a wrong cookie pass. One per thread
+/// (no sharing, no lock); 64 entries, about 4 KiB.
+class cookie_memo {
+ public:
+  struct entry {
+    std::array<std::uint64_t, 2> secret{};   ///< the key words it was made or verified with
+    std::array<std::uint64_t, 2> address{};  ///< 4 or 16 octets, zero padded
+    std::uint64_t client = 0;                ///< the client cookie's octets
+    std::array<std::uint8_t, server_cookie_size> server{};
+    std::uint8_t address_size = 0;  ///< 0: empty
+  };
+  static constexpr std::size_t size = 64;
+
+  /// The entry `client_cookie` from `address` maps to, and whether it holds them with `secret`.
+  entry& find(const siphash_key& secret, std::span<const std::uint8_t> client_cookie,
+              std::span<const std::uint8_t> address, bool& hit) noexcept;
+  /// Fills `e` (from find()) with `server_cookie`, made or verified with `secret`.
+  static void keep(entry& e, const siphash_key& secret, std::span<const std::uint8_t> client_cookie,
+                   std::span<const std::uint8_t> address,
+                   std::span<const std::uint8_t, server_cookie_size> server_cookie) noexcept;
+
+ private:
+  std::array<entry, size> entries_{};
+};
+
 /// Judges the COOKIE option `option` (8, or 16 to 40 octets) from `address` and writes the
 /// option for the reply into `reply`: the client cookie and a server cookie, the received one
 /// echoed when valid and younger than half an hour, else a fresh one made with the current
 /// secret (RFC 9018 4.3). Returns the verdict; the reply is always client_cookie_size +
-/// server_cookie_size octets. No allocation.
-cookie_verdict check_cookie(
-    const cookie_keys& keys, std::span<const std::uint8_t> option,
-    std::span<const std::uint8_t> address, std::uint32_t now,
-    std::span<std::uint8_t, client_cookie_size + server_cookie_size> reply) noexcept;
+/// server_cookie_size octets. No allocation. With `memo` (the calling thread's), a cookie
+/// made for this client within the same second, or verified before, is taken from it instead
+/// of hashing again; the result is the same either way.
+cookie_verdict check_cookie(const cookie_keys& keys, std::span<const std::uint8_t> option,
+                            std::span<const std::uint8_t> address, std::uint32_t now,
+                            std::span<std::uint8_t, client_cookie_size + server_cookie_size> reply,
+                            cookie_memo* memo = nullptr) noexcept;
 
 }  // namespace loadns::guard

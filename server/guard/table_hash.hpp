@@ -48,11 +48,33 @@ class table_hash {
   /// name whose ASCII letters count as lower case. `name` is read only within its bounds.
   std::uint64_t operator()(std::uint64_t a, std::uint64_t b,
                            std::span<const std::uint8_t> name) const noexcept {
+    return hash<true>(a, b, name);
+  }
+  /// The same for a name the caller knows is lower case already (skips the folding; equal
+  /// to operator() on such a name).
+  std::uint64_t lower(std::uint64_t a, std::uint64_t b,
+                      std::span<const std::uint8_t> name) const noexcept {
+    return hash<false>(a, b, name);
+  }
+
+ private:
+  template <bool fold>
+  static std::uint64_t maybe_fold(std::uint64_t x) noexcept {
+    if constexpr (fold) {
+      return fold_ascii_case(x);
+    } else {
+      return x;
+    }
+  }
+
+  template <bool fold>
+  std::uint64_t hash(std::uint64_t a, std::uint64_t b,
+                     std::span<const std::uint8_t> name) const noexcept {
     const std::uint8_t* p = name.data();
     std::size_t n = name.size();
     std::uint64_t h = fold_multiply(a ^ k_[0], b ^ k_[1] ^ n);
     for (; n > 16; n -= 16, p += 16) {
-      h = fold_multiply(fold_ascii_case(load8(p)) ^ k_[2], fold_ascii_case(load8(p + 8)) ^ h);
+      h = fold_multiply(maybe_fold<fold>(load8(p)) ^ k_[2], maybe_fold<fold>(load8(p + 8)) ^ h);
     }
     // The last 1..16 octets (the reads may overlap the words above, never go past the end).
     std::uint64_t x = 0;
@@ -65,11 +87,10 @@ class table_hash {
     } else if (n > 0) {
       x = (std::uint64_t{p[0]} << 16) | (std::uint64_t{p[n >> 1]} << 8) | p[n - 1];
     }
-    h = fold_multiply(fold_ascii_case(x) ^ k_[2], fold_ascii_case(y) ^ h ^ k_[3]);
+    h = fold_multiply(maybe_fold<fold>(x) ^ k_[2], maybe_fold<fold>(y) ^ h ^ k_[3]);
     return fold_multiply(h ^ k_[0], k_[3] ^ name.size());
   }
 
- private:
   static std::uint64_t load8(const std::uint8_t* p) noexcept {
     std::uint64_t v = 0;
     std::memcpy(&v, p, sizeof v);

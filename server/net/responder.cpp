@@ -59,7 +59,7 @@ std::size_t responder::handle(std::span<const std::uint8_t> query, std::span<std
   }
   core::answer_info info;
   const core::client_info who{from.address, opts_.cookies,
-                              opts_.cookies != nullptr ? wall_seconds() : 0};
+                              opts_.cookies != nullptr ? wall_seconds() : 0, &cookie_memo_};
   std::size_t len = core::answer(query, out, t, snapshot_.get(), balancer_, info, who);
   if (len == 0) {
     stats_.dropped[proto].add();
@@ -76,7 +76,8 @@ std::size_t responder::handle(std::span<const std::uint8_t> query, std::span<std
   // handshake), and not to a client whose valid server cookie proves the same (RFC 7873 5.2.5).
   if (len != 0 && opts_.limiter != nullptr && t == core::transport::udp &&
       info.cookie != guard::cookie_verdict::valid &&
-      !opts_.limiter->allow(from.address, {info.rcode, info.subject}, monotonic_us())) {
+      !opts_.limiter->allow(from.address, {info.rcode, info.subject, info.subject_lower},
+                            monotonic_us())) {
     if (slip_.slip()) {
       len = core::truncate_to_question(out, len, info);
       stats_.rrl_slipped.add();

@@ -13,6 +13,7 @@
 #include "server/core/balancer.hpp"
 #include "server/core/snapshot_holder.hpp"
 #include "server/guard/rate_limiter.hpp"
+#include "server/guard/server_cookie.hpp"
 #include "server/net/options.hpp"
 #include "server/net/query_stats.hpp"
 
@@ -45,6 +46,7 @@ class responder {  // one per answering thread; never shared
   core::balancer balancer_;
   query_stats stats_;
   guard::slip_counter slip_;
+  guard::cookie_memo cookie_memo_;
 };
 
 }  // namespace loadns::net

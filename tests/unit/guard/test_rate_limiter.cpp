@@ -88,6 +88,7 @@ TEST_CASE("buckets: per /24 and /56, per rcode and name, names compared without 
   CHECK(allowed_of(rl, a, c, 100, t) == 5);
   CHECK(allowed_of(rl, same24, c, 100, t) == 0);  // the same /24 shares the bucket
   CHECK(allowed_of(rl, same24, response_class{0, WWW}, 100, t) == 0);
+  CHECK(allowed_of(rl, same24, response_class{0, www, true}, 100, t) == 0);  // known lower case
   CHECK(allowed_of(rl, other24, c, 100, t) == 5);
   CHECK(allowed_of(rl, a, response_class{0, mail}, 100, t) == 5);
   CHECK(allowed_of(rl, a, response_class{3, www}, 100, t) == 5);  // NXDOMAIN apart from NOERROR

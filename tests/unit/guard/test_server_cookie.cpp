@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -146,4 +148,73 @@ TEST_CASE("RFC 9018 4.3: an hour of validity, five minutes of skew, across the 2
                        "198.51.100.100", now + 3601);
   CHECK(r.verdict == cookie_verdict::invalid);
   CHECK(r.reply.substr(16, 16) == "010000005cf7ad22");  // version, reserved, the new time
+}
+
+TEST_CASE("the cookie memo changes no verdict and no reply (random differential)") {
+  // A few clients, addresses, seconds, secrets and cookies (their own, another's, altered,
+  // stale, with Reserved set): check_cookie() with one memo across all calls must give what
+  // it gives without one, call for call.
+  std::mt19937_64 rng(20261205);
+  const std::vector<siphash_key> secrets{key_of(secret_a), key_of(secret_old), key_of(secret_new)};
+  const std::vector<std::vector<std::uint8_t>> addresses{
+      address_of("198.51.100.100"), address_of("198.51.100.101"), address_of("2001:db8::1"),
+      address_of("2001:db8::2")};
+  const std::vector<std::vector<std::uint8_t>> clients{
+      from_hex("2464c4abcf10c957"), from_hex("0102030405060708"), from_hex("fffefdfcfbfaf9f8")};
+  cookie_memo memo;
+  std::vector<std::vector<std::uint8_t>> seen;  // replies so far, sent back in later queries
+  std::uint32_t now = 1559731985;
+  int hits = 0;
+  for (int i = 0; i < 20000; ++i) {
+    if (rng() % 4 == 0) now += static_cast<std::uint32_t>(rng() % 3 == 0 ? 1900 : 1);
+    cookie_keys keys{secrets[rng() % 2], secrets[2], rng() % 2 == 0};
+    const auto& address = addresses[rng() % addresses.size()];
+    std::vector<std::uint8_t> option = clients[rng() % clients.size()];
+    if (!seen.empty() && rng() % 3 != 0) {
+      option = seen[rng() % seen.size()];
+      const auto how = rng() % 8;
+      if (how == 0) option[23] ^= 1;                                     // altered hash
+      if (how == 1) option[9] = 1;                                       // Reserved set
+      if (how == 2) std::copy_n(clients[1].begin(), 8, option.begin());  // another client
+    }
+    std::array<std::uint8_t, 24> plain{};
+    std::array<std::uint8_t, 24> memoized{};
+    const auto v_plain = check_cookie(keys, option, address, now, plain);
+    const auto v_memo = check_cookie(keys, option, address, now, memoized, &memo);
+    CAPTURE(i);
+    REQUIRE(v_plain == v_memo);
+    REQUIRE(plain == memoized);
+    if (seen.size() < 64) {
+      seen.emplace_back(plain.begin(), plain.end());
+    } else {
+      seen[rng() % seen.size()].assign(plain.begin(), plain.end());
+    }
+    hits += v_plain == cookie_verdict::valid ? 1 : 0;
+  }
+  CHECK(hits > 200);  // the valid path was exercised, not only the others
+}
+
+TEST_CASE("the cookie memo: a repeated client gets its cookie back; a rotation is not fooled") {
+  cookie_memo memo;
+  const auto address = address_of("198.51.100.100");
+  const auto cc = from_hex("2464c4abcf10c957");
+  const std::uint32_t now = 1559731985;
+  std::array<std::uint8_t, 24> first{};
+  std::array<std::uint8_t, 24> again{};
+  CHECK(check_cookie({key_of(secret_a)}, cc, address, now, first, &memo) ==
+        cookie_verdict::client_only);
+  CHECK(hex_of(first) == "2464c4abcf10c957010000005cf79f111f8130c3eee29480");  // RFC 9018 A.1
+  CHECK(check_cookie({key_of(secret_a)}, cc, address, now, again, &memo) ==
+        cookie_verdict::client_only);
+  CHECK(first == again);
+  // Known to the memo under secret A; under another secret it is not ours.
+  CHECK(check_cookie({key_of(secret_a)}, first, address, now, again, &memo) ==
+        cookie_verdict::valid);
+  CHECK(check_cookie({key_of(secret_new)}, first, address, now, again, &memo) ==
+        cookie_verdict::invalid);
+  CHECK(hex_of(again).substr(16, 8) == "01000000");
+  CHECK(again != first);  // made with the new secret
+  // From another address: not ours either.
+  CHECK(check_cookie({key_of(secret_a)}, first, address_of("198.51.100.101"), now, again, &memo) ==
+        cookie_verdict::invalid);
 }
