@@ -159,3 +159,14 @@ qps_tree_pids() {
   done
   echo "${pids[@]}"
 }
+
+# qps_guard_setup SECRET-FILE: what the guard-on loadns runs with: response rate limiting at a
+# rate no source reaches (the cost of the limiter, not its effect) and DNS cookies with a fixed
+# secret written to SECRET-FILE. Sets qps_guard_args (server flags) and qps_cookie_option
+# (dnsperf's -E value: EDNS option 10, an 8-octet client cookie, RFC 7873 4.1).
+qps_guard_setup() {
+  printf '000102030405060708090a0b0c0d0e0f\n' >"$1"
+  chmod 644 "$1"
+  qps_guard_args=(--rrl-rate 1000000 --cookie-secret-file "$1")
+  qps_cookie_option=10:0123456789abcdef
+}

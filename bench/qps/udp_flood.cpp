@@ -9,7 +9,9 @@
 // queries lost (no answer within --timeout-ms), and answers by rcode.
 //
 //   udp_flood --server 127.0.0.1:PORT --queries FILE [--duration 10] [--sockets 8]
-//             [--window 64] [--timeout-ms 1000]
+//             [--window 64] [--timeout-ms 1000] [--cookie HEX]
+// --cookie HEX (16 hex digits) sends every query with EDNS (RFC 6891) and a COOKIE option
+// holding that client cookie (RFC 7873 4.1), as dnsperf's `-E 10:HEX` does.
 // FILE holds one query per line as dnsperf reads it: "NAME TYPE" (A, AAAA, ...).
 // Output, one line each: "sent N", "completed N", "lost N", "qps X", "rcodes NOERROR=N ...".
 
@@ -27,6 +29,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -66,6 +69,24 @@ std::vector<std::uint8_t> encode_query(std::string_view name, std::uint16_t qtyp
   return q;
 }
 
+/// `q` with an OPT record (UDP size 1232) holding a COOKIE option of `client_cookie`.
+void add_cookie(std::vector<std::uint8_t>& q, const std::vector<std::uint8_t>& client_cookie) {
+  q[11] = 1;  // ARCOUNT
+  const std::uint8_t opt[] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8};
+  q.insert(q.end(), std::begin(opt), std::end(opt));
+  q.insert(q.end(), client_cookie.begin(), client_cookie.end());
+}
+
+std::vector<std::uint8_t> parse_cookie(std::string_view hex) {
+  if (hex.size() != 16) throw std::invalid_argument("--cookie takes 16 hex digits");
+  std::vector<std::uint8_t> out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    out.push_back(
+        static_cast<std::uint8_t>(std::stoul(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
 std::uint16_t parse_type(std::string_view t) {
   if (t == "A") return 1;
   if (t == "AAAA") return 28;
@@ -76,7 +97,8 @@ std::uint16_t parse_type(std::string_view t) {
   throw std::invalid_argument("unsupported type: " + std::string(t));
 }
 
-std::vector<std::vector<std::uint8_t>> read_queries(const std::string& path) {
+std::vector<std::vector<std::uint8_t>> read_queries(const std::string& path,
+                                                    const std::vector<std::uint8_t>& cookie) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path);
   std::vector<std::vector<std::uint8_t>> out;
@@ -87,6 +109,7 @@ std::vector<std::vector<std::uint8_t>> read_queries(const std::string& path) {
     std::string_view name(line.data(), sp);
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
     out.push_back(encode_query(name, parse_type(std::string_view(line).substr(sp + 1))));
+    if (!cookie.empty()) add_cookie(out.back(), cookie);
   }
   if (out.empty()) throw std::runtime_error("no queries in " + path);
   return out;
@@ -133,8 +156,8 @@ void expire(flight& f, std::int64_t now, std::int64_t timeout_ns, totals& t) {
 }
 
 int run(const std::string& server, const std::string& file, double duration, int sockets,
-        int window, int timeout_ms) {
-  const auto queries = read_queries(file);
+        int window, int timeout_ms, const std::vector<std::uint8_t>& cookie) {
+  const auto queries = read_queries(file, cookie);
   sockaddr_in to{};
   {
     const auto colon = server.rfind(':');
@@ -265,6 +288,7 @@ int main(int argc, char** argv) {
   int sockets = 8;
   int window = 64;
   int timeout_ms = 1000;
+  std::string cookie;
   CLI::App app{"udp_flood: closed-loop batched UDP DNS load for bench/qps/run"};
   app.add_option("--server", server, "IPv4:PORT")->capture_default_str();
   app.add_option("--queries", file, "query file, 'NAME TYPE' per line")->required();
@@ -278,9 +302,11 @@ int main(int argc, char** argv) {
   app.add_option("--timeout-ms", timeout_ms, "an answer later than this is lost")
       ->check(CLI::Range(1, 60000))
       ->capture_default_str();
+  app.add_option("--cookie", cookie, "a client cookie (16 hex digits) in every query's EDNS");
   CLI11_PARSE(app, argc, argv);
   try {
-    return run(server, file, duration, sockets, window, timeout_ms);
+    return run(server, file, duration, sockets, window, timeout_ms,
+               cookie.empty() ? std::vector<std::uint8_t>{} : parse_cookie(cookie));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "udp_flood: %s\n", e.what());
     return 1;
