@@ -151,7 +151,8 @@ END
 $$;
 
 -- Why TXT data is invalid, or NULL. Data with a double quote is zone-file form: one or more
--- "quoted strings" with \" \\ \DDD escapes, each at most 255 octets (RFC 1035 3.3, 5.1).
+-- "quoted strings" in which \DDD (three digits, at most 255) is one octet and \ before any
+-- other character is that character, each string at most 255 octets (RFC 1035 3.3, 5.1).
 -- Data without a quote is one text, cut into 255-octet strings by the server.
 CREATE FUNCTION loadns.txt_problem(data text) RETURNS text
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -159,22 +160,64 @@ CREATE FUNCTION loadns.txt_problem(data text) RETURNS text
     AS $$
 DECLARE
     part text[];
+    escape text[];
 BEGIN
     IF strpos(data, '"') = 0 THEN
         RETURN NULL;
     END IF;
-    IF data !~ '^[ \t]*("([^"\\]|\\.)*"[ \t]*)+$' THEN
-        RETURN 'has a quote but is not a sequence of "quoted strings"';
+    IF data !~ '^[ \t]*("([^"\\]|\\[0-9]{3}|\\[^0-9])*"[ \t]*)+$' THEN
+        RETURN 'has a quote but is not a sequence of "quoted strings" (\ escapes one character; \ and a digit must be three digits, \DDD)';
     END IF;
-    IF EXISTS (SELECT 1 FROM regexp_matches(data, '\\([0-9]{3})', 'g') d WHERE d[1]::integer > 255) THEN
-        RETURN 'has a \DDD escape above 255';
-    END IF;
+    FOR escape IN SELECT regexp_matches(data, '\\([0-9]{3}|.)', 'g') LOOP
+        IF escape[1] ~ '^[0-9]{3}$' AND escape[1]::integer > 255 THEN
+            RETURN 'has a \DDD escape above 255';
+        END IF;
+    END LOOP;
     FOR part IN SELECT regexp_matches(data, '"((?:[^"\\]|\\.)*)"', 'g') LOOP
-        IF octet_length(regexp_replace(part[1], '\\([0-9]{3}|.)', 'x', 'g')) > 255 THEN
+        IF loadns.txt_string_octets(part[1]) > 255 THEN
             RETURN 'has a quoted string longer than 255 octets';
         END IF;
     END LOOP;
     RETURN NULL;
+END
+$$;
+
+-- The octets of one quoted TXT string's content (without its quotes), escapes decoded.
+CREATE FUNCTION loadns.txt_string_octets(content text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (octet_length(regexp_replace(content, '\\([0-9]{3}|.)', '\1', 'g')) - (2 * (SELECT count(*) AS count FROM regexp_matches(content, '\\([0-9]{3}|.)', 'g') m(m) WHERE (m.m[1] ~ '^[0-9]{3}$'))));
+
+-- The length of the RDATA the server makes of valid `data` of `type` (RFC 1035 3.3).
+CREATE FUNCTION loadns.rdata_octets(type text, data text) RETURNS bigint
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    text_octets bigint;
+    total bigint := 0;
+    part text[];
+BEGIN
+    CASE type
+        WHEN 'A' THEN
+            RETURN 4;
+        WHEN 'AAAA' THEN
+            RETURN 16;
+        WHEN 'CNAME' THEN
+            RETURN octet_length(rtrim(btrim(data, E' \t'), '.')) + 2;
+        WHEN 'MX' THEN
+            RETURN 2 + octet_length(rtrim((regexp_match(data, '^[0-9]+[ \t]+([^ \t]+)'))[1], '.')) + 2;
+        WHEN 'TXT' THEN
+            IF strpos(data, '"') = 0 THEN
+                text_octets := octet_length(btrim(data, E' \t'));
+                RETURN text_octets + greatest(1, ceil(text_octets / 255.0)::bigint);
+            END IF;
+            FOR part IN SELECT regexp_matches(data, '"((?:[^"\\]|\\.)*)"', 'g') LOOP
+                total := total + 1 + loadns.txt_string_octets(part[1]);
+            END LOOP;
+            RETURN total;
+        ELSE
+            RETURN 0;
+    END CASE;
 END
 $$;
 
@@ -314,12 +357,12 @@ CREATE TABLE loadns.services (
     CONSTRAINT services_name_inside_zone CHECK (loadns.name_in_zone(name, zone)),
     CONSTRAINT services_ttl_range CHECK (ttl >= 0),
     CONSTRAINT services_answers_range CHECK (answers BETWEEN 1 AND 64),
-    CONSTRAINT services_stale_after_positive CHECK (stale_after > '00:00:00'::interval),
+    CONSTRAINT services_stale_after_range CHECK (round(extract(epoch FROM stale_after) * 1000) BETWEEN 1 AND 3153600000000),
     CONSTRAINT services_policy_known CHECK (policy IN ('least_load', 'least_connections', 'round_robin', 'random')),
     CONSTRAINT services_min_serving_range CHECK (min_serving >= 0),
     CONSTRAINT services_on_empty_known CHECK (on_empty IN ('fail_open', 'nodata', 'servfail')),
     CONSTRAINT services_agent_networks_no_null CHECK (array_position(agent_networks, NULL) IS NULL),
-    CONSTRAINT services_slow_start_range CHECK (slow_start >= '00:00:00'::interval),
+    CONSTRAINT services_slow_start_range CHECK (round(extract(epoch FROM slow_start) * 1000) BETWEEN 0 AND 3153600000000),
     CONSTRAINT services_shed_rate_positive CHECK (shed_rate > 0)
 );
 
@@ -327,7 +370,7 @@ CREATE INDEX services_zone_idx ON loadns.services (zone);
 
 COMMENT ON TABLE loadns.services IS 'Balanced names. The zone is found from the name (the longest enclosing zone).';
 COMMENT ON COLUMN loadns.services.answers IS 'Address records per response (1..64).';
-COMMENT ON COLUMN loadns.services.stale_after IS 'A backend whose agent has not reported for this long is left out.';
+COMMENT ON COLUMN loadns.services.stale_after IS 'A backend whose agent has not reported for this long is left out (1 ms to 100 years).';
 COMMENT ON COLUMN loadns.services.policy IS 'least_load (default), least_connections, round_robin or random.';
 COMMENT ON COLUMN loadns.services.min_serving IS 'When fewer backends of the queried family are serving, on_empty applies (0: never).';
 COMMENT ON COLUMN loadns.services.on_empty IS 'fail_open (answer from all enabled backends), nodata (NOERROR, SOA in authority) or servfail.';
@@ -361,7 +404,8 @@ CREATE TABLE loadns.backends (
     CONSTRAINT backends_address_single_host CHECK (masklen(address) = CASE family(address) WHEN 4 THEN 32 ELSE 128 END),
     CONSTRAINT backends_capacity_positive CHECK (capacity > 0),
     CONSTRAINT backends_agent_capacity_positive CHECK (agent_capacity > 0),
-    CONSTRAINT backends_weight_positive CHECK (weight > 0 AND weight < 'Infinity'::double precision),
+    CONSTRAINT backends_weight_range CHECK (weight BETWEEN 0.000001 AND 1000000),
+    CONSTRAINT backends_times_finite CHECK (isfinite(reported_at) AND isfinite(serving_since)),
     CONSTRAINT backends_connections_not_negative CHECK (connections >= 0),
     CONSTRAINT backends_second_address_single_host CHECK (masklen(second_address) = CASE family(second_address) WHEN 4 THEN 32 ELSE 128 END),
     CONSTRAINT backends_second_address_other_family CHECK (family(second_address) <> family(address)),
@@ -375,6 +419,7 @@ COMMENT ON TABLE loadns.backends IS 'Backends of a service. Agents register and 
 COMMENT ON COLUMN loadns.backends.name IS 'The agent''s identity (default its host name), unique within the service.';
 COMMENT ON COLUMN loadns.backends.draining IS 'Set by an operator: no new answers go to this backend. Effective draining = draining OR agent_draining.';
 COMMENT ON COLUMN loadns.backends.agent_draining IS 'Set by the agent''s report (true when it shuts down); never overrides draining.';
+COMMENT ON COLUMN loadns.backends.weight IS 'Relative share when no capacity is known (0.000001 to 1000000).';
 COMMENT ON COLUMN loadns.backends.capacity IS 'Operator''s connection limit; overrides agent_capacity. Effective capacity = coalesce(capacity, agent_capacity); NULL = equal share by weight.';
 COMMENT ON COLUMN loadns.backends.agent_capacity IS 'The capacity the agent reports (--capacity); never overrides capacity.';
 COMMENT ON COLUMN loadns.backends.reported_at IS 'Time of the last agent report (database clock); NULL for a backend inserted by SQL with no agent.';
@@ -528,6 +573,7 @@ CREATE FUNCTION loadns.records_before_write() RETURNS trigger
     AS $$
 DECLARE
     problem text;
+    rrset_octets bigint;
 BEGIN
     -- Writers of one zone take turns, so that the checks below see what the previous one
     -- committed (see above); NEW.zone is set by records_assign_zone, which fires first.
@@ -561,6 +607,17 @@ BEGIN
     IF NEW.type IN ('A', 'AAAA', 'CNAME') AND EXISTS (SELECT 1 FROM loadns.services s WHERE s.name = NEW.name) THEN
         RAISE EXCEPTION '"%" is a balanced service: it cannot have static % records', NEW.name, NEW.type
             USING ERRCODE = 'check_violation';
+    END IF;
+    -- 12 octets per record (a compressed owner, type, class, TTL, data length) plus its data:
+    -- with the header, the longest question and EDNS that fits one 65,535-octet message.
+    SELECT coalesce(sum(12 + loadns.rdata_octets(r.type, r.data)), 0) INTO rrset_octets
+      FROM loadns.records r
+     WHERE r.name = NEW.name AND r.type = NEW.type AND r.id <> NEW.id;
+    rrset_octets := rrset_octets + 12 + loadns.rdata_octets(NEW.type, NEW.data);
+    IF rrset_octets > 65000 THEN
+        RAISE EXCEPTION 'the % records of "%" would take % octets, more than 65000 (12 per record plus its data)', NEW.type, NEW.name, rrset_octets
+            USING ERRCODE = 'check_violation',
+                  HINT = 'A response carries all records of a name and type, and a DNS message is at most 65,535 octets.';
     END IF;
     RETURN NEW;
 END

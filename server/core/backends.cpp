@@ -69,12 +69,13 @@ void decide_candidates(service& svc) {
   }
 }
 
-bool add_backends(const source& src, clock::time_point now, counter_registry& counters,
+void add_backends(const source& src, clock::time_point now, counter_registry& counters,
                   const std::unordered_map<std::string, std::size_t>& service_by_wire,
-                  snapshot& snap, std::string& error) {
+                  snapshot& snap, std::vector<skipped_row>& skipped) {
   // Where each row goes, first, so that every list is allocated once at its size: with
   // 10,000 backends, growing the lists by doubling was the server's peak of memory.
   struct placement {
+    bool used = false;  ///< false: the row is skipped
     std::size_t service = 0;
     family fam = family::v4;
     std::array<std::uint8_t, 16> address{};
@@ -84,38 +85,52 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
   std::vector<placement> place(src.backends.size());
   for (std::size_t i = 0; i < src.backends.size(); ++i) {
     const auto& row = src.backends[i];
+    auto skip = [&](const char* reason) {
+      skipped.push_back({table::backends, backend_label(row), reason});
+    };
     std::vector<std::uint8_t> w;
     auto it = service_by_wire.end();
     if (dns::name_from_text(row.service, w)) {
       it = service_by_wire.find(std::string(w.begin(), w.end()));
     }
     if (it == service_by_wire.end()) {
-      error = backend_label(row) + ": unknown service";
-      return false;
+      skip("unknown service (or one left out of the snapshot)");
+      continue;
     }
     bool v6 = false;
     if (!dns::address_from_text(row.address, v6, place[i].address)) {
-      error = backend_label(row) + ": invalid address";
-      return false;
+      skip("invalid address");
+      continue;
+    }
+    if (row.capacity && *row.capacity < 0) {
+      skip("negative capacity");
+      continue;
+    }
+    // Also refuses NaN. Outside these bounds the balancer's ratios of shares overflow.
+    if (!(row.weight >= min_weight && row.weight <= max_weight)) {
+      skip("weight must be 0.000001 to 1000000");
+      continue;
     }
     place[i].fam = v6 ? family::v6 : family::v4;
     place[i].service = it->second;
     if (!row.second_address.empty()) {
       bool second_v6 = false;
       if (!dns::address_from_text(row.second_address, second_v6, place[i].second)) {
-        error = backend_label(row) + ": invalid second_address";
-        return false;
+        skip("invalid second_address");
+        continue;
       }
       if (second_v6 == v6) {
-        error = backend_label(row) + ": second_address of the same family as address";
-        return false;
+        skip("second_address of the same family as address");
+        continue;
       }
       place[i].dual = true;
     }
+    place[i].used = true;
   }
   {
     std::vector<std::array<std::size_t, 2>> sizes(snap.services.size());
     for (const auto& p : place) {
+      if (!p.used) continue;
       ++sizes[p.service][static_cast<std::size_t>(p.fam)];
       if (p.dual) ++sizes[p.service][1 - static_cast<std::size_t>(p.fam)];
     }
@@ -124,16 +139,9 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     }
   }
   for (std::size_t i = 0; i < src.backends.size(); ++i) {
+    if (!place[i].used) continue;
     const auto& row = src.backends[i];
     service& svc = snap.services[place[i].service];
-    if (row.capacity && *row.capacity < 0) {
-      error = backend_label(row) + ": negative capacity";
-      return false;
-    }
-    if (!(row.weight > 0)) {
-      error = backend_label(row) + ": weight must be positive";
-      return false;
-    }
     backend b;
     b.id = row.id;
     b.name = row.name;
@@ -147,7 +155,8 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     b.connections = row.connections;
     b.healthy = row.agent_healthy.value_or(true);
     b.check = row.agent_check;
-    if (row.report_age) b.reported_at = now - *row.report_age;
+    // Clamped like serving_since: a report centuries old would overflow the clock.
+    if (row.report_age) b.reported_at = now - std::min(*row.report_age, slow_start_horizon);
     if (row.in_service) {
       b.serving_since = now - std::clamp(*row.in_service, -slow_start_horizon, slow_start_horizon);
     }
@@ -171,7 +180,6 @@ bool add_backends(const source& src, clock::time_point now, counter_registry& co
     list.push_back(std::move(b));
   }
   for (auto& svc : snap.services) decide_candidates(svc);
-  return true;
 }
 
 }  // namespace loadns::core

@@ -7,9 +7,11 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "server/core/answer_counter.hpp"
 #include "server/core/snapshot.hpp"
+#include "server/core/snapshot_builder.hpp"
 #include "server/core/source.hpp"
 
 namespace loadns::core {
@@ -31,9 +33,9 @@ void decide_candidates(service& svc);
 /// Adds the backends of `src` to the services of `snap` (found through `service_by_wire`:
 /// lower-case wire name to index), judged at `now` (this server's clock at the database's
 /// now()), with their answer counters from `counters`, and decides every service's
-/// candidates. False with `error` naming the row for invalid data.
-bool add_backends(const source& src, clock::time_point now, counter_registry& counters,
+/// candidates. A row it cannot use is left out and added to `skipped` with the reason.
+void add_backends(const source& src, clock::time_point now, counter_registry& counters,
                   const std::unordered_map<std::string, std::size_t>& service_by_wire,
-                  snapshot& snap, std::string& error);
+                  snapshot& snap, std::vector<skipped_row>& skipped);
 
 }  // namespace loadns::core

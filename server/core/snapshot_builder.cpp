@@ -43,6 +43,27 @@ std::string quoted(std::string_view s) {
   return q;
 }
 
+// A record row for messages: its id (when it has one), name, type and data (long data cut).
+std::string record_label(const record_row& row) {
+  std::string label = "record ";
+  if (row.id != 0) {
+    label += std::to_string(row.id);
+    label += ' ';
+  }
+  label += quoted(row.name);
+  label += ' ';
+  label += row.type;
+  label += ' ';
+  if (row.data.size() > 80) {
+    std::string cut = row.data.substr(0, 80);
+    cut += "...";
+    label += quoted(cut);
+  } else {
+    label += quoted(row.data);
+  }
+  return label;
+}
+
 bool parse_policy(std::string_view text, policy& p) {
   if (text == "least_load" || text.empty()) {
     p = policy::least_load;
@@ -78,10 +99,16 @@ class builder {
 
   bool run(snapshot& s) {
     snap_ = &s;
-    return zones() && zone_cuts() && services() && records() && check_records() && glue() &&
-           add_backends(src_, now_, counters_, service_by_name_, s, error);
+    if (!zones()) return false;
+    zone_cuts();
+    services();
+    records();
+    glue();
+    add_backends(src_, now_, counters_, service_by_name_, s, skipped);
+    return true;
   }
   std::string error;
+  std::vector<skipped_row> skipped;
 
  private:
   bool fail(std::string message) {
@@ -183,7 +210,7 @@ class builder {
 
   // A child zone's apex is a name in its parent zone: the names between them are empty
   // non-terminals of the parent.
-  bool zone_cuts() {
+  void zone_cuts() {
     for (std::uint32_t i = 0; i < snap_->zones.zones().size(); ++i) {
       const wire_name apex = snap_->zones.zone_at(i).wire;
       std::int64_t parent = zone_of(apex, true);
@@ -192,49 +219,63 @@ class builder {
       }
       add_empty_non_terminals(apex, static_cast<std::uint32_t>(parent));
     }
-    return true;
   }
 
-  bool services() {
+  void skip(table t, std::string row, std::string reason) {
+    skipped.push_back({t, std::move(row), std::move(reason)});
+  }
+
+  void services() {
     for (const auto& row : src_.services) {
       const std::string what = "service " + quoted(row.name);
+      auto skip_row = [&](std::string reason) { skip(table::services, what, std::move(reason)); };
       wire_name w;
       if (!to_wire(row.name, w)) {
-        return fail(what + ": invalid name");
+        skip_row("invalid name");
+        continue;
       }
       std::int64_t z = zone_of(w);
       if (z < 0) {
-        return fail(what + ": not inside any zone");
+        skip_row("not inside any zone");
+        continue;
       }
       service svc;
       svc.name = dns::to_text(w);
       svc.ttl = ttl(row.ttl);
       if (row.records_per_response == 0) {
-        return fail(what + ": answers must be at least 1");
+        skip_row("answers must be at least 1");
+        continue;
       }
       svc.records_per_response = row.records_per_response;
       svc.accept_nonce = row.accept_nonce;
       if (!parse_policy(row.policy, svc.pol)) {
-        return fail(what + ": unknown policy " + quoted(row.policy));
+        skip_row("unknown policy " + quoted(row.policy));
+        continue;
       }
-      if (row.stale_after.count() <= 0) {
-        return fail(what + ": stale_after must be positive");
+      if (row.stale_after.count() <= 0 || row.stale_after > max_interval) {
+        skip_row("stale_after must be 1 ms to 100 years (it is " +
+                 std::to_string(row.stale_after.count()) + " ms)");
+        continue;
       }
       svc.stale_after = row.stale_after;
       if (row.min_serving < 0 || row.min_serving > 0xFFFFFFFF) {
-        return fail(what + ": min_serving out of range");
+        skip_row("min_serving out of range");
+        continue;
       }
       svc.min_serving = static_cast<std::uint32_t>(row.min_serving);
       if (!parse_on_empty(row.on_empty, svc.on_empty)) {
-        return fail(what + ": unknown on_empty " + quoted(row.on_empty));
+        skip_row("unknown on_empty " + quoted(row.on_empty));
+        continue;
       }
       if (row.slow_start.count() < 0) {
-        return fail(what + ": slow_start must not be negative");
+        skip_row("slow_start must not be negative");
+        continue;
       }
       svc.slow_start = std::min(row.slow_start, slow_start_horizon);
       svc.index = snap_->services.size();
       if (!service_by_name_.emplace(std::string(as_key(w)), svc.index).second) {
-        return fail(what + ": duplicate service");
+        skip_row("duplicate service");
+        continue;
       }
       name_node& n = node(w, static_cast<std::uint32_t>(z), svc.name);
       n.service = static_cast<std::uint32_t>(svc.index);
@@ -242,27 +283,83 @@ class builder {
           .services.push_back(static_cast<std::uint32_t>(svc.index));
       snap_->services.push_back(std::move(svc));
     }
-    return true;
   }
 
-  bool records() {
-    for (const auto& row : src_.records) {
-      const std::string what =
-          "record " + quoted(row.name) + " " + row.type + " " + quoted(row.data);
+  // Why a record of `rrtype` with `rdata` cannot join the name's node as it stands, or empty.
+  // The rows met first (lower ids) stay: a row that conflicts with them is the one left out.
+  std::string conflict(const name_node& n, std::uint16_t rrtype,
+                       const std::vector<std::uint8_t>& rdata) const {
+    const rrset* cname = n.find(dns::type::cname);
+    if (rrtype == dns::type::cname) {
+      if (cname != nullptr) {
+        return cname->rdata.front() == rdata ? std::string{}
+                                             : "a name has at most one CNAME (RFC 2181 10.1)";
+      }
+      if (!n.rrsets.empty() || n.apex || n.service != no_service) {
+        return "a CNAME cannot coexist with other data (RFC 1034 3.6.2)";
+      }
+      return {};
+    }
+    if (cname != nullptr) {
+      return "the name has a CNAME, which cannot coexist with other data (RFC 1034 3.6.2)";
+    }
+    if (n.service != no_service && (rrtype == dns::type::a || rrtype == dns::type::aaaa)) {
+      return "the name is a service";
+    }
+    return {};
+  }
+
+  void records() {
+    // By id: when two rows conflict, the older one stays.
+    std::vector<std::size_t> order(src_.records.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return src_.records[a].id < src_.records[b].id;
+    });
+    for (std::size_t i : order) {
+      const auto& row = src_.records[i];
+      auto skip_row = [&](std::string reason) {
+        skip(table::records, record_label(row), std::move(reason));
+      };
       wire_name w;
       if (!to_wire(row.name, w)) {
-        return fail(what + ": invalid name");
+        skip_row("invalid name");
+        continue;
       }
       std::int64_t z = zone_of(w);
       if (z < 0) {
-        return fail(what + ": not inside any zone");
+        skip_row("not inside any zone");
+        continue;
       }
       std::uint16_t rrtype = 0;
       std::vector<std::uint8_t> rdata;
       std::string why;
       if (!dns::rdata_from_text(row.type, row.data, rrtype, rdata, why)) {
-        return fail(what + ": " + why);
+        skip_row(std::move(why));
+        continue;
       }
+      std::string key(as_key(w));
+      key += static_cast<char>(rrtype >> 8);
+      key += static_cast<char>(rrtype & 0xFF);
+      std::size_t& octets = rrset_octets_[key];
+      if (const name_node* existing = snap_->zones.find(w)) {
+        if (auto problem = conflict(*existing, rrtype, rdata); !problem.empty()) {
+          skip_row(std::move(problem));
+          continue;
+        }
+        if (const rrset* set = existing->find(rrtype);
+            set != nullptr &&
+            std::find(set->rdata.begin(), set->rdata.end(), rdata) != set->rdata.end()) {
+          continue;  // RFC 2181 5: no duplicate records
+        }
+      }
+      if (octets + 12 + rdata.size() > max_rrset_octets) {
+        skip_row("the RRset would take " + std::to_string(octets + 12 + rdata.size()) +
+                 " octets (12 per record plus its data), more than " +
+                 std::to_string(max_rrset_octets) + ": a response would not fit one message");
+        continue;
+      }
+      octets += 12 + rdata.size();
       name_node& n = node(w, static_cast<std::uint32_t>(z), dns::to_text(w));
       auto it = std::find_if(n.rrsets.begin(), n.rrsets.end(),
                              [&](const rrset& s) { return s.type == rrtype; });
@@ -270,39 +367,14 @@ class builder {
         n.rrsets.push_back(rrset{rrtype, ttl(row.ttl), {}, {}});
         it = n.rrsets.end() - 1;
       }
-      // RFC 2181 5.2: one TTL per RRset (the lowest wins); 5: no duplicate records.
+      // RFC 2181 5.2: one TTL per RRset (the lowest wins).
       it->ttl = std::min(it->ttl, ttl(row.ttl));
-      if (std::find(it->rdata.begin(), it->rdata.end(), rdata) == it->rdata.end()) {
-        it->rdata.push_back(std::move(rdata));
-      }
-      if (rrtype == dns::type::cname && it->rdata.size() > 1) {
-        return fail(what + ": a name has at most one CNAME (RFC 2181 10.1)");
-      }
+      it->rdata.push_back(std::move(rdata));
     }
-    return true;
-  }
-
-  bool check_records() {
-    std::string problem;
-    snap_->zones.for_each([&](std::string_view, const name_node& n) {
-      if (!problem.empty()) {
-        return;
-      }
-      const bool cname = n.find(dns::type::cname) != nullptr;
-      if (cname && (n.rrsets.size() > 1 || n.apex || n.service != no_service)) {
-        problem = "record " + quoted(n.text) +
-                  " CNAME: a CNAME cannot coexist with other data (RFC 1034 3.6.2)";
-      }
-      if (n.service != no_service &&
-          (n.find(dns::type::a) != nullptr || n.find(dns::type::aaaa) != nullptr)) {
-        problem = "record " + quoted(n.text) + " A/AAAA: the name is a service";
-      }
-    });
-    return problem.empty() || fail(std::move(problem));
   }
 
   // Addresses of in-zone name servers (glue) and mail exchangers for the additional section.
-  bool glue() {
+  void glue() {
     auto addresses_of = [&](std::span<const std::uint8_t> target, std::vector<extra_record>& out) {
       const name_node* n = snap_->zones.find(target);
       if (n == nullptr) {
@@ -339,7 +411,6 @@ class builder {
         }
       }
     }
-    return true;
   }
 
   const source& src_;
@@ -348,6 +419,7 @@ class builder {
   snapshot* snap_ = nullptr;
   std::unordered_map<std::string, std::uint32_t> zone_by_name_;
   std::unordered_map<std::string, std::size_t> service_by_name_;
+  std::unordered_map<std::string, std::size_t> rrset_octets_;  ///< wire name + type: octets
 };
 
 }  // namespace
@@ -359,9 +431,23 @@ build_result build_snapshot(const source& src, clock::time_point now, std::uint6
   snap->built_at = now;
   builder b(src, now, counters);
   if (!b.run(*snap)) {
-    return {nullptr, std::move(b.error)};
+    return {nullptr, std::move(b.error), std::move(b.skipped)};
   }
-  return {std::move(snap), {}};
+  return {std::move(snap), {}, std::move(b.skipped)};
+}
+
+std::string_view table_name(table t) noexcept {
+  switch (t) {
+    case table::zones:
+      return "zones";
+    case table::services:
+      return "services";
+    case table::backends:
+      return "backends";
+    case table::records:
+      return "records";
+  }
+  return "?";
 }
 
 }  // namespace loadns::core

@@ -6,8 +6,10 @@
 
 namespace loadns::core {
 
-std::string snapshot_publisher::publish(const source& src, clock::time_point db_now) {
+std::string snapshot_publisher::publish(const source& src, clock::time_point db_now,
+                                        std::vector<skipped_row>* skipped) {
   auto built = build_snapshot(src, db_now, generation_ + 1, counters_);
+  if (skipped != nullptr) *skipped = std::move(built.skipped);
   if (!built.snap) return std::move(built.error);
   ++generation_;
   std::vector<std::int64_t> live;

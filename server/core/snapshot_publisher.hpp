@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server/core/answer_counter.hpp"
 #include "server/core/prediction_error.hpp"
 #include "server/core/snapshot.hpp"
+#include "server/core/snapshot_builder.hpp"
 #include "server/core/snapshot_holder.hpp"
 #include "server/core/source.hpp"
 
@@ -25,9 +27,11 @@ class snapshot_publisher {
 
   /// Builds a snapshot of `src` (`db_now`: this server's steady clock at the database's now()
   /// of the poll) and publishes it as the next generation, then forgets the answer counters
-  /// of backends no longer present. Returns an empty string; or, for data the builder
-  /// refuses, why (naming the row), having published nothing. May throw std::bad_alloc.
-  std::string publish(const source& src, clock::time_point db_now);
+  /// of backends no longer present. Rows the builder leaves out go to `skipped` (when given).
+  /// Returns an empty string; or, for a zone row the builder refuses, why (naming the row),
+  /// having published nothing. May throw std::bad_alloc.
+  std::string publish(const source& src, clock::time_point db_now,
+                      std::vector<skipped_row>* skipped = nullptr);
 
   /// Snapshots published so far.
   std::uint64_t generation() const noexcept { return generation_; }

@@ -63,7 +63,8 @@ struct record_row {
   std::string zone;
   std::string type;  ///< A, AAAA, CNAME, TXT, MX
   std::uint32_t ttl = 0;
-  std::string data;  ///< presentation form
+  std::string data;     ///< presentation form
+  std::int64_t id = 0;  ///< records.id: older rows (lower ids) win a conflict
 };
 
 /// Everything one poll read, in one read-only transaction.

@@ -28,7 +28,7 @@ constexpr const char* backends_sql =
     " host(second_address)"
     " FROM loadns.backends ORDER BY service, id";
 constexpr const char* records_sql =
-    "SELECT name, zone, type, ttl, data FROM loadns.records ORDER BY name, type, id";
+    "SELECT name, zone, type, ttl, data, id FROM loadns.records ORDER BY name, type, id";
 
 std::uint32_t u32(const pqxx::field& f) {
   const auto v = f.as<long long>();
@@ -137,6 +137,7 @@ loaded_source load_source_at(pqxx::connection& conn) {
     rec.type = r[2].as<std::string>();
     rec.ttl = u32(r[3]);
     rec.data = r[4].as<std::string>();
+    rec.id = r[5].as<std::int64_t>();
     src.records.push_back(std::move(rec));
   }
   tx.commit();

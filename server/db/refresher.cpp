@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -57,6 +58,7 @@ struct refresher::impl {
   void on_lost(const std::string& why);
   void on_poll_error(const std::string& why);
   void on_build(const std::string& error);
+  void on_skipped(const std::vector<core::skipped_row>& rows);
 
   refresher_options opt;
   std::string redacted;
@@ -68,8 +70,9 @@ struct refresher::impl {
   enum class link : std::uint8_t { never, up, down };
   link link_state = link::never;
   steady::time_point down_since{};
-  std::string last_poll_error;   // empty: the last poll succeeded
-  std::string last_build_error;  // empty: the last build succeeded
+  std::string last_poll_error;           // empty: the last poll succeeded
+  std::string last_build_error;          // empty: the last build succeeded
+  std::set<std::string> skipped_before;  // the rows the last build left out, as logged
   bool listen_warned = false;
 
   std::thread thread;
@@ -136,6 +139,29 @@ void refresher::impl::on_build(const std::string& error) {
   }
 }
 
+// One line per row when a build first leaves it out, and one when it is back (or gone), not
+// one per poll; the counter counts it in every build.
+void refresher::impl::on_skipped(const std::vector<core::skipped_row>& rows) {
+  std::set<std::string> now;
+  for (const auto& r : rows) {
+    stats.rows_skipped[static_cast<std::size_t>(r.table)].fetch_add(1, std::memory_order_relaxed);
+    std::string line = "loadns.";
+    line += core::table_name(r.table);
+    line += ": ";
+    line += r.row;
+    line += ": ";
+    line += r.reason;
+    if (!skipped_before.contains(line)) {
+      spdlog::warn("row skipped, the rest of the snapshot loads: {}", line);
+    }
+    now.insert(std::move(line));
+  }
+  for (const auto& line : skipped_before) {
+    if (!now.contains(line)) spdlog::info("row no longer skipped: {}", line);
+  }
+  skipped_before = std::move(now);
+}
+
 bool refresher::impl::connect() {
   try {
     db.open();
@@ -174,7 +200,9 @@ void refresher::impl::poll() {
     last_poll_error.clear();
   }
   const auto before = holder.current();
-  on_build(publisher.publish(loaded.src, loaded.db_now));
+  std::vector<core::skipped_row> skipped;
+  on_build(publisher.publish(loaded.src, loaded.db_now, &skipped));
+  on_skipped(skipped);
   // Backends that left or rejoined the answers, and families that on_empty took over: one
   // line each, when it happens (not per poll).
   if (const auto after = holder.current(); after && after != before) {

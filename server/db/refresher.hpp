@@ -6,6 +6,7 @@
 // The jobs are apart: db::session talks to PostgreSQL, core::snapshot_publisher builds and
 // publishes, db/errors.hpp classifies failures; this file schedules them and logs.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "server/core/answer_counter.hpp"
 #include "server/core/prediction_error.hpp"
+#include "server/core/snapshot_builder.hpp"
 #include "server/core/snapshot_holder.hpp"
 
 namespace loadns::db {
@@ -36,7 +38,9 @@ struct refresher_stats {
   std::atomic<std::uint64_t> polls{0};        ///< successful reads of the database
   std::atomic<std::uint64_t> poll_errors{0};  ///< failed connects and reads
   std::atomic<std::uint64_t> notifications{0};
-  std::atomic<std::uint64_t> snapshots_rejected{0};    ///< builds refused for bad data
+  std::atomic<std::uint64_t> snapshots_rejected{0};  ///< builds refused for a bad zone row
+  /// Rows left out of the snapshots built, per core::table: each row once per build.
+  std::array<std::atomic<std::uint64_t>, core::table_count> rows_skipped{};
   std::atomic<std::int64_t> last_poll_duration_us{0};  ///< reading the database, one poll
   std::atomic<bool> connected{false};
   /// Predicted minus reported connections at each new report, per service.

@@ -231,8 +231,16 @@ void render_database(exposition& e, const db::refresher_stats& d) {
   e.family("loadns_poll_errors_total", "counter", "Snapshot loads that failed.");
   e.sample("loadns_poll_errors_total", static_cast<double>(d.poll_errors.load()));
   e.family("loadns_snapshots_rejected_total", "counter",
-           "Snapshots refused for bad data; the last good one stays in use.");
+           "Snapshots refused for a bad zone row; the last good one stays in use.");
   e.sample("loadns_snapshots_rejected_total", static_cast<double>(d.snapshots_rejected.load()));
+  e.family("loadns_rows_skipped_total", "counter",
+           "Rows left out of a snapshot the server could not use, once per snapshot built; "
+           "the rest loads.");
+  for (std::size_t t = 0; t < core::table_count; ++t) {
+    const std::string table(core::table_name(static_cast<core::table>(t)));
+    e.sample("loadns_rows_skipped_total", {{"table", table}},
+             static_cast<double>(d.rows_skipped[t].load()));
+  }
   e.family("loadns_notifications_total", "counter", "NOTIFY loadns_changed received.");
   e.sample("loadns_notifications_total", static_cast<double>(d.notifications.load()));
   e.family("loadns_poll_duration_seconds", "gauge", "Duration of the last snapshot load.");

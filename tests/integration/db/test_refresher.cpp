@@ -149,21 +149,39 @@ TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot while the cluster is
   CHECK(eventually_1ms(20s, [&] { return backend("b2") && !backend("b2")->enabled; }));
 }
 
-TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot when the data is refused") {
+TEST_CASE_FIXTURE(world, "refresher leaves a bad row out, counts it, and later changes load") {
   loadns::db::refresher r(options(200ms), holder, counters);
   r.start();
   REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
+  auto skipped = [&] {
+    return r.stats().rows_skipped[static_cast<std::size_t>(loadns::core::table::records)].load();
+  };
   // Only a superuser bypassing the checks can store this; the server must survive it.
   pg.psql(
       "ALTER TABLE loadns.records DROP CONSTRAINT records_data_valid;"
       "ALTER TABLE loadns.records DISABLE TRIGGER records_check_data;"
       "INSERT INTO loadns.records (name, type, data) VALUES ('bad.example.com', 'A', 'nope')");
+  REQUIRE(eventually_1ms(20s, [&] { return skipped() >= 1; }));
+  CHECK(eventually_1ms(20s, [&] { return skipped() >= 3; }));  // once per build
+  pg.psql("UPDATE loadns.backends SET enabled = false WHERE name = 'b2'");
+  CHECK(eventually_1ms(20s, [&] { return backend("b2") && !backend("b2")->enabled; }));
+  CHECK(r.stats().snapshots_rejected.load() == 0);
+}
+
+TEST_CASE_FIXTURE(world, "refresher keeps the last snapshot when a zone row is refused") {
+  loadns::db::refresher r(options(200ms), holder, counters);
+  r.start();
+  REQUIRE(eventually_1ms(30s, [&] { return has_snapshot(); }));
+  // Leaving a zone out would withdraw all its names: the whole build is refused instead.
+  pg.psql(
+      "ALTER TABLE loadns.zones DROP CONSTRAINT zones_nameservers_not_empty;"
+      "UPDATE loadns.zones SET nameservers = '{}'");
   REQUIRE(eventually_1ms(20s, [&] { return r.stats().snapshots_rejected.load() >= 1; }));
   const auto last = holder.current();
   REQUIRE(last != nullptr);
   CHECK(eventually_1ms(20s, [&] { return r.stats().snapshots_rejected.load() >= 3; }));
   CHECK(holder.current() == last);  // refused polls publish nothing
-  pg.psql("DELETE FROM loadns.records WHERE name = 'bad.example.com'");
+  pg.psql("UPDATE loadns.zones SET nameservers = '{ns1.example.com}'");
   CHECK(eventually_1ms(20s, [&] { return holder.current() != last; }));
 }
 

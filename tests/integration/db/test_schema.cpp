@@ -224,7 +224,13 @@ TEST_CASE_FIXTURE(fixture, "each constraint refuses its bad row, naming the prob
       {"INSERT INTO loadns.services (name, ttl) VALUES ('api2.example.com', -1)",
        "services_ttl_range"},
       {"INSERT INTO loadns.services (name, stale_after) VALUES ('api2.example.com', '0 s')",
-       "services_stale_after_positive"},
+       "services_stale_after_range"},
+      {"INSERT INTO loadns.services (name, stale_after) VALUES ('api2.example.com', "
+       "'400 microseconds')",
+       "services_stale_after_range"},
+      {"INSERT INTO loadns.services (name, stale_after) VALUES ('api2.example.com', "
+       "'-1 year 361 days')",
+       "services_stale_after_range"},
       {"INSERT INTO loadns.services (name) VALUES ('www.example.com')",
        "clashes with static A, AAAA or CNAME records"},
       // backends
@@ -239,7 +245,13 @@ TEST_CASE_FIXTURE(fixture, "each constraint refuses its bad row, naming the prob
        "backends_address_single_host"},
       {"INSERT INTO loadns.backends (service, name, address, weight) VALUES "
        "('api.example.com', 'b', '192.0.2.1', 0)",
-       "backends_weight_positive"},
+       "backends_weight_range"},
+      {"INSERT INTO loadns.backends (service, name, address, weight) VALUES "
+       "('api.example.com', 'b', '192.0.2.1', 1e-300)",
+       "backends_weight_range"},
+      {"INSERT INTO loadns.backends (service, name, address, reported_at) VALUES "
+       "('api.example.com', 'b', '192.0.2.1', 'infinity')",
+       "backends_times_finite"},
       {"INSERT INTO loadns.backends (service, name, address) VALUES "
        "('nope.example.com', 'b', '192.0.2.1')",
        "backends_service_fkey"},
@@ -270,6 +282,12 @@ TEST_CASE_FIXTURE(fixture, "each constraint refuses its bad row, naming the prob
       {"INSERT INTO loadns.records (name, type, data) VALUES ('a.example.com', 'TXT', "
        "'\"\\999\"')",
        "has a \\DDD escape above 255"},
+      {"INSERT INTO loadns.records (name, type, data) VALUES ('a.example.com', 'TXT', "
+       "'\"\\1\"')",
+       "\\ and a digit must be three digits"},
+      {"INSERT INTO loadns.records (name, type, data) "
+       "SELECT 'a.example.com', 'TXT', repeat('x', 255) || i FROM generate_series(1, 300) i",
+       "octets, more than 65000 (12 per record plus its data)"},
       {"INSERT INTO loadns.records (name, type, data) VALUES ('a.example.com', 'SRV', '1 2 3 x')",
        "record type \"SRV\" is not supported"},
       {"INSERT INTO loadns.records (name, type, data, ttl) VALUES ('a.example.com', 'A', "

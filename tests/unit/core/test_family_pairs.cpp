@@ -113,15 +113,20 @@ TEST_CASE("snapshot: a row with a second address is in both families, one host, 
   CHECK(f.counters.size() == 4);
 }
 
-TEST_CASE("snapshot: a second address of the address's own family, or not an address, is refused") {
+TEST_CASE(
+    "snapshot: a second address of the address's own family, or not an address, leaves the row "
+    "out") {
   core::counter_registry counters;
   auto src = dual_source();
   src.backends[2].second_address = "192.0.2.9";
   auto built = core::build_snapshot(src, core::clock::now(), 1, counters);
-  CHECK(built.snap == nullptr);
-  CHECK(built.error.find("second_address") != std::string::npos);
+  REQUIRE(built.snap != nullptr);
+  REQUIRE(built.skipped.size() == 1);
+  CHECK(built.skipped[0].reason.find("second_address") != std::string::npos);
   src.backends[2].second_address = "not-an-address";
-  CHECK(core::build_snapshot(src, core::clock::now(), 1, counters).snap == nullptr);
+  built = core::build_snapshot(src, core::clock::now(), 1, counters);
+  REQUIRE(built.skipped.size() == 1);
+  CHECK(built.skipped[0].reason == "invalid second_address");
 }
 
 TEST_CASE("family_pairs: the other family's query within the window gets the same host") {

@@ -296,8 +296,10 @@ TEST_CASE("snapshot: slow_start and serving_since come from the rows, on the ser
 
   auto bad = one_backend(-1ms, b);
   auto refused = build_snapshot(bad, t0, 4, reg);
-  CHECK_FALSE(refused.snap);
-  CHECK(refused.error.find("slow_start") != std::string::npos);
+  REQUIRE(refused.snap);
+  CHECK(refused.snap->services.empty());
+  REQUIRE(refused.skipped.size() == 2);  // the service, then its backend
+  CHECK(refused.skipped[0].reason.find("slow_start") != std::string::npos);
 }
 
 TEST_CASE("slow start again after drain, stale or unhealthy: serving_since reset ramps anew") {

@@ -1,5 +1,6 @@
 #include "server/core/snapshot_builder.hpp"
 
+#include <cmath>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -17,11 +18,17 @@ core::build_result build(const core::source& src, core::counter_registry& counte
   return core::build_snapshot(src, now, 7, counters);
 }
 
+// Why the build refused `src` (a bad zone row) or left rows out: "table: row: reason" lines.
 std::string error_of(const core::source& src) {
   core::counter_registry counters;
   auto r = build(src, counters);
-  CHECK(r.snap == nullptr);
-  return r.error;
+  if (r.snap == nullptr) return r.error;
+  CHECK_FALSE(r.skipped.empty());
+  std::string lines;
+  for (const auto& row : r.skipped) {
+    lines += std::string(core::table_name(row.table)) + ": " + row.row + ": " + row.reason + "\n";
+  }
+  return lines;
 }
 
 const core::name_node* node(const core::snapshot& s, std::string_view name) {
@@ -47,6 +54,7 @@ TEST_CASE("the example source builds: zones, services, nodes, empty non-terminal
   core::counter_registry counters;
   auto r = build(test::example_source(), counters);
   REQUIRE_MESSAGE(r.snap, r.error);
+  CHECK(r.skipped.empty());
   const auto& s = *r.snap;
   CHECK(s.generation == 7);
   REQUIRE(s.zones.zones().size() == 2);
@@ -106,6 +114,7 @@ TEST_CASE("backend states: disabled, draining, stale, full, and operator rows se
   const auto now = core::clock::now();
   auto r = build(src, counters, now);
   REQUIRE_MESSAGE(r.snap, r.error);
+  CHECK(r.skipped.empty());
   const auto& v4 = service(*r.snap, "api.example.com").backends[0];
   REQUIRE(v4.size() == 8);
   CHECK(v4[0].state == core::backend_state::serving);
@@ -148,6 +157,7 @@ TEST_CASE("names are normalised and TTLs capped at 2^31-1 (RFC 2181 8)") {
   core::counter_registry counters;
   auto r = build(src, counters);
   REQUIRE_MESSAGE(r.snap, r.error);
+  CHECK(r.skipped.empty());
   const auto& child = r.snap->zones.zone_at(1);
   CHECK(child.name == "child.example.com");
   CHECK(child.soa.ttl == 0x7FFFFFFF);
@@ -166,7 +176,7 @@ TEST_CASE("counters are the registry's, kept across builds") {
         service(*b.snap, "api.example.com").backends[0][0].answer_count);
 }
 
-TEST_CASE("invalid data fails the build with a message naming the row") {
+TEST_CASE("a row that cannot be used is left out naming it; a bad zone row fails the build") {
   {
     auto src = test::example_source();
     src.backends[1].address = "192.0.2.300";
@@ -227,7 +237,7 @@ TEST_CASE("invalid data fails the build with a message naming the row") {
   {
     auto src = test::example_source();
     src.records.push_back({"www.example.com", "example.com", "TXT", 60, "x"});
-    CHECK(contains(error_of(src), "CNAME cannot coexist"));
+    CHECK(contains(error_of(src), "cannot coexist with other data"));
   }
   {
     auto src = test::example_source();
@@ -254,4 +264,112 @@ TEST_CASE("invalid data fails the build with a message naming the row") {
     src.records.push_back({"t.example.org", "example.org", "TXT", 60, "x"});
     CHECK(contains(error_of(src), "not inside any zone"));
   }
+}
+
+TEST_CASE("bad rows are left out and the rest builds: their names stay absent, nothing else") {
+  auto src = test::example_source();
+  const auto services_before = src.services.size();
+  src.records.push_back({"bad.example.com", "example.com", "TXT", 60, "\"\\1\"", 500});
+  src.records.push_back({"deep.bad2.example.com", "example.com", "A", 60, "192.0.2.300", 501});
+  src.records.push_back({"good.example.com", "example.com", "TXT", 60, "\"\\001\"", 502});
+  core::service_row stale;
+  stale.name = "stale.example.com";
+  stale.zone = "example.com";
+  stale.stale_after = 0ms;  // '400 microseconds' as loaded
+  src.services.push_back(stale);
+  core::backend_row of_stale;
+  of_stale.id = 900;
+  of_stale.service = "stale.example.com";
+  of_stale.name = "s1";
+  of_stale.address = "192.0.2.90";
+  src.backends.push_back(of_stale);
+  src.backends[0].weight = 1e-320;  // the balancer would divide into infinity
+
+  core::counter_registry counters;
+  auto r = build(src, counters);
+  REQUIRE(r.snap);
+  REQUIRE(r.skipped.size() == 5);
+  const auto& s = *r.snap;
+  CHECK(r.skipped[0].table == core::table::services);
+  CHECK(r.skipped[0].row == "service 'stale.example.com'");
+  CHECK(contains(r.skipped[0].reason, "stale_after must be 1 ms to 100 years (it is 0 ms)"));
+  CHECK(r.skipped[1].table == core::table::records);
+  CHECK(r.skipped[1].row == "record 500 'bad.example.com' TXT '\"\\1\"'");
+  CHECK(r.skipped[1].reason == "bad \\DDD escape in TXT");
+  CHECK(r.skipped[2].row == "record 501 'deep.bad2.example.com' A '192.0.2.300'");
+  CHECK(r.skipped[3].table == core::table::backends);
+  CHECK(contains(r.skipped[3].row, "backend 1 "));
+  CHECK(contains(r.skipped[3].reason, "weight"));
+  CHECK(contains(r.skipped[4].row, "backend 900 "));
+  CHECK(contains(r.skipped[4].reason, "unknown service"));
+
+  CHECK(s.services.size() == services_before);
+  CHECK(node(s, "stale.example.com") == nullptr);
+  CHECK(node(s, "bad.example.com") == nullptr);
+  CHECK(node(s, "bad2.example.com") == nullptr);  // no empty non-terminal for a left-out row
+  REQUIRE(node(s, "good.example.com") != nullptr);
+  const auto& api = service(s, "api.example.com");
+  REQUIRE(api.backends[0].size() == 1);  // backend 1 left out, backend 2 kept
+  CHECK(api.backends[0][0].id == 2);
+}
+
+TEST_CASE("conflicting records: the older row (lower id) stays, the later one is left out") {
+  for (const bool cname_first : {true, false}) {
+    auto src = test::example_source();
+    src.records.push_back(
+        {"pair.example.com", "example.com", "A", 60, "192.0.2.81", cname_first ? 701 : 700});
+    src.records.push_back({"pair.example.com", "example.com", "CNAME", 60, "www.example.com",
+                           cname_first ? 700 : 701});
+    core::counter_registry counters;
+    auto r = build(src, counters);
+    REQUIRE(r.snap);
+    REQUIRE(r.skipped.size() == 1);
+    CHECK(r.skipped[0].row == (cname_first
+                                   ? "record 701 'pair.example.com' A '192.0.2.81'"
+                                   : "record 701 'pair.example.com' CNAME 'www.example.com'"));
+    const auto* n = node(*r.snap, "pair.example.com");
+    REQUIRE(n != nullptr);
+    CHECK(n->rrsets.size() == 1);
+    CHECK((n->find(5) != nullptr) == cname_first);
+  }
+}
+
+TEST_CASE("an RRset takes at most max_rrset_octets: the record past it is left out") {
+  auto src = test::example_source();
+  // Each record: 255 octets of text in one string, 256 octets of data, 268 in the RRset.
+  const std::size_t fit = core::max_rrset_octets / 268;
+  for (std::size_t i = 0; i <= fit; ++i) {
+    std::string text = std::to_string(1000 + i);
+    text.resize(255, 'x');
+    src.records.push_back(
+        {"big.example.com", "example.com", "TXT", 60, text, static_cast<std::int64_t>(1000 + i)});
+  }
+  core::counter_registry counters;
+  auto r = build(src, counters);
+  REQUIRE(r.snap);
+  REQUIRE(r.skipped.size() == 1);
+  CHECK(contains(r.skipped[0].row, "record " + std::to_string(1000 + fit) + " 'big.example.com'"));
+  CHECK(contains(r.skipped[0].reason, "more than 65000"));
+  CHECK(node(*r.snap, "big.example.com")->find(16)->rdata.size() == fit);
+}
+
+TEST_CASE("weights and stale_after at the edges the schema allows build") {
+  for (const double w : {core::min_weight, 1.0, core::max_weight}) {
+    auto src = test::example_source();
+    src.backends[0].weight = w;
+    src.services[0].stale_after = 1ms;
+    src.services[1].stale_after = core::max_interval;
+    core::counter_registry counters;
+    auto r = build(src, counters);
+    REQUIRE(r.snap);
+    CHECK(r.skipped.empty());
+  }
+  for (const double w : {core::min_weight * 0.99, core::max_weight * 1.01, std::nan("")}) {
+    auto src = test::example_source();
+    src.backends[0].weight = w;
+    CHECK(contains(error_of(src), "weight must be"));
+  }
+  auto src = test::example_source();
+  src.services[1].stale_after = core::max_interval + 1ms;
+  CHECK(contains(error_of(src), "stale_after"));
 }

@@ -6,7 +6,9 @@
 
 using namespace loadns;
 
-TEST_CASE("snapshot_publisher publishes good data as the next generation, nothing for bad") {
+TEST_CASE(
+    "snapshot_publisher publishes good data as the next generation, without bad rows, nothing "
+    "for a bad zone") {
   core::snapshot_holder holder;
   core::counter_registry counters;
   core::snapshot_publisher publisher(holder, counters);
@@ -21,16 +23,27 @@ TEST_CASE("snapshot_publisher publishes good data as the next generation, nothin
   const auto counted = counters.size();
   CHECK(counted == src.backends.size());
 
-  auto bad = src;
-  bad.backends[0].address = "192.0.2.300";
-  const auto error = publisher.publish(bad, now);
-  CHECK(error.find("invalid address") != std::string::npos);
+  auto bad_zone = src;
+  bad_zone.zones[0].nameservers.clear();
+  std::vector<core::skipped_row> skipped;
+  const auto error = publisher.publish(bad_zone, now, &skipped);
+  CHECK(error.find("no nameservers") != std::string::npos);
   CHECK(publisher.generation() == 1);
   CHECK(holder.current() == first);  // the last good snapshot stays
 
-  // A backend gone: its counter is forgotten once the snapshot without it is published.
-  src.backends.pop_back();
-  CHECK(publisher.publish(src, now).empty());
+  // A bad backend row: left out, the rest published, its counter forgotten.
+  auto bad = src;
+  bad.backends[0].address = "192.0.2.300";
+  CHECK(publisher.publish(bad, now, &skipped).empty());
+  REQUIRE(skipped.size() == 1);
+  CHECK(skipped[0].table == core::table::backends);
+  CHECK(skipped[0].reason == "invalid address");
   CHECK(holder.current()->generation == 2);
   CHECK(counters.size() == counted - 1);
+
+  // Fixed: back in, with a new counter.
+  CHECK(publisher.publish(src, now, &skipped).empty());
+  CHECK(skipped.empty());
+  CHECK(holder.current()->generation == 3);
+  CHECK(counters.size() == counted);
 }
