@@ -271,7 +271,14 @@ TEST_CASE(
   const double polls_before = polls_total(server);
   const auto f0 = steady::now();
   std::thread flooder([&] { pg.psql(flood, "loadns"); });
-  std::this_thread::sleep_for(1s);
+  // The real change goes in once the flood is under way: the server is reading on its
+  // notifications (three reads past the ones before it).
+  bool flooding = false;
+  for (const auto until = steady::now() + 10s; !flooding && steady::now() < until;) {
+    flooding = polls_total(server) >= polls_before + 3;
+    if (!flooding) std::this_thread::sleep_for(10ms);
+  }
+  CHECK_MESSAGE(flooding, "no reads on the flood's notifications within 10 s");
   int answered = 0, asked = 0;
   const auto t0 =
       commit(pg, "UPDATE loadns.backends SET address = '192.0.2.66' WHERE name = 'f1';");
