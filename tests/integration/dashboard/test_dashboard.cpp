@@ -35,7 +35,6 @@ struct pending_metric {
   std::string_view work;
 };
 constexpr pending_metric pending[] = {
-    {"loadns_rows_skipped_total", "", "rows skipped (issue 16)"},
     {"loadns_snapshot_from_disk", "", "--state-dir (issue 16)"},
 };
 
