@@ -47,8 +47,16 @@ std::uint64_t monotonic_us() noexcept {
 responder::responder(const options& opts, const core::snapshot_holder& holder, std::uint64_t seed)
     : opts_(opts), snapshot_(holder), balancer_(seed, opts.pairs), slip_(opts.rrl_slip) {}
 
+responder::clocks responder::clock_now() const noexcept {
+  clocks c;
+  if (opts_.cookies != nullptr) c.wall_seconds = wall_seconds();
+  if (opts_.limiter != nullptr) c.monotonic_us = monotonic_us();
+  return c;
+}
+
 std::size_t responder::handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                              core::transport t, const sockaddr_storage& client) noexcept {
+                              core::transport t, const sockaddr_storage& client,
+                              const clocks& at) noexcept {
   const auto proto = static_cast<std::size_t>(t);
   const peer from = peer_of(client);
   // Port 0 is reserved (RFC 6335 6): no real client sends from it, and an answer to it is
@@ -58,8 +66,7 @@ std::size_t responder::handle(std::span<const std::uint8_t> query, std::span<std
     return 0;
   }
   core::answer_info info;
-  const core::client_info who{from.address, opts_.cookies,
-                              opts_.cookies != nullptr ? wall_seconds() : 0, &cookie_memo_};
+  const core::client_info who{from.address, opts_.cookies, at.wall_seconds, &cookie_memo_};
   std::size_t len = core::answer(query, out, t, snapshot_.get(), balancer_, info, who);
   if (len == 0) {
     stats_.dropped[proto].add();
@@ -77,7 +84,7 @@ std::size_t responder::handle(std::span<const std::uint8_t> query, std::span<std
   if (len != 0 && opts_.limiter != nullptr && t == core::transport::udp &&
       info.cookie != guard::cookie_verdict::valid &&
       !opts_.limiter->allow(from.address, {info.rcode, info.subject, info.subject_lower},
-                            monotonic_us())) {
+                            at.monotonic_us)) {
     if (slip_.slip()) {
       len = core::truncate_to_question(out, len, info);
       stats_.rrl_slipped.add();

@@ -29,7 +29,22 @@ class responder {  // one per answering thread; never shared
   /// length, 0 to drop. Counts it and logs it with --query-log. Over UDP, drops datagrams
   /// from port 0 and applies the rate limiter to clients without a valid server cookie.
   std::size_t handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                     core::transport t, const sockaddr_storage& client) noexcept;
+                     core::transport t, const sockaddr_storage& client) noexcept {
+    return handle(query, out, t, client, clock_now());
+  }
+
+  /// What the guard reads the time for: cookie timestamps (seconds since the epoch) and the
+  /// rate limiter's buckets (microseconds, monotonic). Coarse clocks, which move once a tick
+  /// (a few milliseconds), so one reading serves a whole receive batch.
+  struct clocks {
+    std::uint32_t wall_seconds = 0;
+    std::uint64_t monotonic_us = 0;
+  };
+  /// The clocks as handle() needs them: only those the options use are read.
+  clocks clock_now() const noexcept;
+  /// handle() with clocks read by the caller (once per UDP receive batch).
+  std::size_t handle(std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
+                     core::transport t, const sockaddr_storage& client, const clocks& at) noexcept;
 
   /// Written by the owning thread only; read by metrics from another.
   const query_stats& stats() const noexcept { return stats_; }

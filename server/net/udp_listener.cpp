@@ -114,13 +114,14 @@ bool udp_listener::receive_and_answer() noexcept {
   const auto received = static_cast<std::size_t>(n);
 
   std::size_t replies = 0;
+  const responder::clocks at = responder_.clock_now();  // one reading per batch
   for (std::size_t i = 0; i < received; ++i) {
     const auto& h = in_[i].msg_hdr;
     std::size_t len = in_[i].msg_len;
     if ((h.msg_flags & MSG_TRUNC) != 0) len = 0;  // over max_query: not a query, drop
     std::span<const std::uint8_t> query(queries_.data() + i * max_query, len);
     std::span<std::uint8_t> out(responses_.data() + replies * max_response, max_response);
-    std::size_t rlen = responder_.handle(query, out, core::transport::udp, peers_[i]);
+    std::size_t rlen = responder_.handle(query, out, core::transport::udp, peers_[i], at);
     if (rlen == 0) continue;
 
     auto& o = out_[replies].msg_hdr;
