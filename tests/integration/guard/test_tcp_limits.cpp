@@ -194,3 +194,39 @@ TEST_CASE("the metrics endpoint closes a connection after 100 requests") {
   ::close(fd);
   CHECK(faults::occurrences(got, "HTTP/1.1 200") == 100);
 }
+
+TEST_CASE("the metrics endpoint closes a connection idle 5 s after a request, or silent 10 s") {
+  world w({});
+  using clock = std::chrono::steady_clock;
+  const int silent = connect_from("127.0.0.1", w.server->metrics_port());
+  const auto silent_since = clock::now();
+  const int asked = connect_from("127.0.0.1", w.server->metrics_port());
+  REQUIRE(silent >= 0);
+  REQUIRE(asked >= 0);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: loadns\r\n\r\n";
+  REQUIRE(::send(asked, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  std::string got;
+  char buf[4096];
+  while (got.find("HTTP/1.1 200") == std::string::npos) {
+    pollfd p{asked, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) > 0);
+    const ssize_t n = ::recv(asked, buf, sizeof buf, 0);
+    REQUIRE(n > 0);
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  const auto answered = clock::now();
+  // Kept open while a scraper's next request may come (generous margins: a loaded machine).
+  CHECK_FALSE(closed_within(asked, 2000ms));
+  CHECK(closed_within(asked, 20000ms));
+  const double idle = std::chrono::duration<double>(clock::now() - answered).count();
+  CHECK(closed_within(silent, 25000ms));
+  const double silence = std::chrono::duration<double>(clock::now() - silent_since).count();
+  std::printf(
+      "metrics endpoint: closed %.1f s after its answer, a silent connection after %.1f s\n", idle,
+      silence);
+  CHECK(idle >= 3.0);  // 5 s from when the server read on, less our delay in reading
+  CHECK(silence >= 8.0);
+  ::close(asked);
+  ::close(silent);
+}
