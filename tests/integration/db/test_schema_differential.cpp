@@ -3,7 +3,8 @@
 // weights, times) are offered to the database one by one, and everything it accepts is read
 // by the real load_source and built by the real snapshot builder, which must leave nothing
 // out. For the checks meant to be exact, every row the database refuses is built on its own
-// (as a row that slipped in would be) and the builder must leave it out too.
+// (as a row that slipped in would be) and the builder must leave it out too. And a database
+// upgraded with such rows migrates: they stay (NOT VALID), are left out, new ones refused.
 
 #include <doctest/doctest.h>
 
@@ -17,6 +18,8 @@
 
 #include "server/core/snapshot_builder.hpp"
 #include "server/db/load_source.hpp"
+#include "server/db/migrate.hpp"
+#include "server/db/migrations.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using loadns::test::pg_cluster;
@@ -329,4 +332,66 @@ TEST_CASE("every row the schema accepts builds, and the rows it refuses the buil
   CHECK(mismatched == 0);
   CHECK(accepted > 0);
   CHECK(refused > 0);
+}
+
+TEST_CASE(
+    "an old database with rows migration 0012 refuses migrates: they stay, the server leaves "
+    "them out, new ones are refused") {
+  pg_cluster pg;
+  pg.create_database("loadns");
+  // The database as migrations 0001-0011 left it, each recorded as `loadns-server migrate` does.
+  {
+    pqxx::connection c(pg.conninfo());
+    for (const auto& m : loadns::db::embedded_migrations()) {
+      if (m.version > 11) break;
+      pqxx::work tx(c);
+      tx.exec(std::string(m.sql));
+      tx.exec_params(
+          "INSERT INTO loadns.schema_migrations (version, name, checksum) "
+          "VALUES ($1, $2, encode(sha256(convert_to($3, 'UTF8')), 'hex'))",
+          m.version, std::string(m.name), std::string(m.sql));
+      tx.commit();
+    }
+  }
+  pg.psql(
+      "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
+      "INSERT INTO loadns.services (name, stale_after) VALUES ('api.example.com', '10 s'), "
+      "  ('tiny.example.com', '400 microseconds');"
+      "INSERT INTO loadns.backends (service, name, address, weight) VALUES "
+      "  ('api.example.com', 'b1', '192.0.2.1', 1), ('api.example.com', 'b2', '192.0.2.2', 1e-300);"
+      "INSERT INTO loadns.records (name, type, data) VALUES ('t.example.com', 'TXT', '\"' || "
+      "  chr(92) || '1\"');");  // "\1": accepted by 0001-0011
+
+  const auto result = loadns::db::migrate(pg.conninfo());
+  REQUIRE(result.applied.size() == 1);
+  CHECK(result.applied.front().rfind("0012_", 0) == 0);
+  // The constraints those rows break are kept NOT VALID; the others are validated.
+  CHECK(pg.psql("SELECT string_agg(conname || ':' || convalidated, ',' ORDER BY conname) "
+                "FROM pg_constraint WHERE conname IN ('services_stale_after_range', "
+                "'services_slow_start_range', 'backends_weight_range', 'backends_times_finite')") ==
+        "backends_times_finite:true,backends_weight_range:false,services_slow_start_range:true,"
+        "services_stale_after_range:false");
+
+  pqxx::connection server(pg.conninfo());
+  const auto src = loadns::db::load_source(server);
+  core::counter_registry counters;
+  const auto r = core::build_snapshot(src, core::clock::now(), 1, counters);
+  REQUIRE(r.snap);
+  std::string left_out;
+  for (const auto& s : r.skipped) left_out += std::string(core::table_name(s.table)) + ",";
+  CHECK(left_out == "services,records,backends,");  // tiny, "\1", b2
+  REQUIRE(r.snap->services.size() == 1);
+  CHECK(r.snap->services[0].backends[0].size() == 1);
+
+  // New rows like them are refused; once the old ones are fixed the constraints validate.
+  CHECK(pg.psql_error("INSERT INTO loadns.backends (service, name, address, weight) VALUES "
+                      "('api.example.com', 'b3', '192.0.2.3', 1e-300)")
+            .find("backends_weight_range") != std::string::npos);
+  pg.psql(
+      "UPDATE loadns.backends SET weight = 0.5 WHERE name = 'b2';"
+      "UPDATE loadns.services SET stale_after = '1 s' WHERE name = 'tiny.example.com';"
+      "ALTER TABLE loadns.backends VALIDATE CONSTRAINT backends_weight_range;"
+      "ALTER TABLE loadns.services VALIDATE CONSTRAINT services_stale_after_range;");
+  CHECK(pg.psql("SELECT bool_and(convalidated) FROM pg_constraint WHERE conname IN "
+                "('services_stale_after_range', 'backends_weight_range')") == "t");
 }
