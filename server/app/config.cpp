@@ -131,6 +131,11 @@ parse_result parse_command_line(int argc, char** argv) {
                  "accepted), the same on every server of a zone; re-read when it changes. "
                  "Default: a random secret per process")
       ->check(CLI::ExistingFile);
+  cli.add_option("--state-dir", cfg.state_dir,
+                 "folder (it must exist) where the last good snapshot's rows are kept, "
+                 "written atomically at most every 5 s when they change; at start, while the "
+                 "database is unreachable, the server answers from them. Default: nothing kept")
+      ->check(CLI::ExistingDirectory);
   cli.add_flag("--check-config", check_config,
                "validate flags, reach the database, then exit 0 or explain");
 

@@ -40,6 +40,9 @@ struct server_config {
   unsigned rrl_rate = 0;  ///< responses per second per client network and answer; 0: off
   unsigned rrl_slip = 2;
   std::string cookie_secret_file;  ///< empty: a random secret of this process's own
+  /// Where the last good snapshot's rows are kept, served at start while the database is
+  /// unreachable; empty: nothing is kept.
+  std::string state_dir;
 };
 
 /// Either a configuration to run, or an exit code (0 after --help/--version, 2 after a bad

@@ -117,7 +117,11 @@ int run_server(const app::server_config& cfg) {
   net::server dns(std::move(dns_options), snapshots);
   dns.start(cfg.default_listen);
 
-  db::refresher refresher({cfg.conninfo, cfg.poll_interval}, snapshots, counters);
+  db::refresher_options database;
+  database.conninfo = cfg.conninfo;
+  database.poll_interval = cfg.poll_interval;
+  database.state_dir = cfg.state_dir;
+  db::refresher refresher(std::move(database), snapshots, counters);
   // The other nameservers' answers count in this one's predictions (server/db/sharer.hpp).
   std::optional<db::sharer> sharer;
   if (!cfg.share_conninfo.empty()) {

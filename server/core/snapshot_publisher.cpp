@@ -7,7 +7,7 @@
 namespace loadns::core {
 
 std::string snapshot_publisher::publish(const source& src, clock::time_point db_now,
-                                        std::vector<skipped_row>* skipped) {
+                                        std::vector<skipped_row>* skipped, bool observe) {
   auto built = build_snapshot(src, db_now, generation_ + 1, counters_);
   if (skipped != nullptr) *skipped = std::move(built.skipped);
   if (!built.snap) return std::move(built.error);
@@ -19,7 +19,7 @@ std::string snapshot_publisher::publish(const source& src, clock::time_point db_
     }
   }
   // Before publishing: the snapshot in use made the predictions the new reports are held to.
-  if (errors_ != nullptr) errors_->observe(holder_.current().get(), *built.snap, db_now);
+  if (errors_ != nullptr && observe) errors_->observe(holder_.current().get(), *built.snap, db_now);
   holder_.publish(std::move(built.snap));
   counters_.retain(live);
   return {};

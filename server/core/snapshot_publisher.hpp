@@ -29,9 +29,11 @@ class snapshot_publisher {
   /// of the poll) and publishes it as the next generation, then forgets the answer counters
   /// of backends no longer present. Rows the builder leaves out go to `skipped` (when given).
   /// Returns an empty string; or, for a zone row the builder refuses, why (naming the row),
-  /// having published nothing. May throw std::bad_alloc.
+  /// having published nothing. May throw std::bad_alloc. `observe`: feed the prediction
+  /// errors (false when the snapshot replaced was read from a state file, whose predictions
+  /// no report can be held to).
   std::string publish(const source& src, clock::time_point db_now,
-                      std::vector<skipped_row>* skipped = nullptr);
+                      std::vector<skipped_row>* skipped = nullptr, bool observe = true);
 
   /// Snapshots published so far.
   std::uint64_t generation() const noexcept { return generation_; }

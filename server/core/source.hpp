@@ -1,6 +1,7 @@
 #pragma once
 // The rows a snapshot is built from, as the database holds them. db/ fills these from
 // PostgreSQL; tests build them by hand. Nothing here is validated yet: see snapshot_builder.
+// A new field also goes into the state file (state_file.cpp, with a new state_file_version).
 
 #include <chrono>
 #include <cstdint>
@@ -21,6 +22,8 @@ struct zone_row {
   std::uint32_t minimum = 0;
   std::uint32_t ttl = 0;  ///< TTL of the SOA and NS records
   std::vector<std::string> nameservers;
+
+  friend bool operator==(const zone_row&, const zone_row&) = default;
 };
 
 struct service_row {
@@ -34,6 +37,8 @@ struct service_row {
   std::int64_t min_serving = 1;
   std::string on_empty = "fail_open";
   std::chrono::milliseconds slow_start{0};
+
+  friend bool operator==(const service_row&, const service_row&) = default;
 };
 
 struct backend_row {
@@ -56,6 +61,8 @@ struct backend_row {
   /// now() - serving_since on the database's clock, read in the same poll (negative when
   /// serving_since is ahead of now()); empty when NULL.
   std::optional<std::chrono::milliseconds> in_service;
+
+  friend bool operator==(const backend_row&, const backend_row&) = default;
 };
 
 struct record_row {
@@ -65,6 +72,8 @@ struct record_row {
   std::uint32_t ttl = 0;
   std::string data;     ///< presentation form
   std::int64_t id = 0;  ///< records.id: older rows (lower ids) win a conflict
+
+  friend bool operator==(const record_row&, const record_row&) = default;
 };
 
 /// Everything one poll read, in one read-only transaction.
@@ -73,6 +82,8 @@ struct source {
   std::vector<service_row> services;
   std::vector<backend_row> backends;
   std::vector<record_row> records;
+
+  friend bool operator==(const source&, const source&) = default;
 };
 
 }  // namespace loadns::core

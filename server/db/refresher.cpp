@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <system_error>
@@ -18,6 +19,7 @@
 #include "server/core/state_changes.hpp"
 #include "server/db/errors.hpp"
 #include "server/db/session.hpp"
+#include "server/db/state_store.hpp"
 
 namespace loadns::db {
 namespace {
@@ -44,12 +46,16 @@ struct refresher::impl {
         redacted(redact_conninfo(opt.conninfo)),
         db(with_defaults(opt.conninfo), opt.statement_timeout, stats.notifications),
         holder(h),
-        publisher(h, c, &stats.prediction_errors) {}
+        publisher(h, c, &stats.prediction_errors) {
+    if (!opt.state_dir.empty()) store.emplace(opt.state_dir, opt.state_interval);
+  }
 
   void run();
   bool connect();
   void poll();
   void watchdog();
+  void restore();
+  void keep(const core::source& src, core::clock::time_point db_now);
   void wait(steady::time_point deadline) { db.wait(deadline, wake_fd, stopping); }
 
   // Logging once per state change, not per poll.
@@ -66,6 +72,8 @@ struct refresher::impl {
   session db;
   core::snapshot_holder& holder;
   core::snapshot_publisher publisher;
+  std::optional<state_store> store;
+  std::string last_state_error;  // empty: the last write of the state file succeeded
 
   enum class link : std::uint8_t { never, up, down };
   link link_state = link::never;
@@ -88,9 +96,12 @@ struct refresher::impl {
 void refresher::impl::on_connect_failed(const std::string& why) {
   stats.connected.store(false, std::memory_order_relaxed);
   if (link_state == link::down) return;
-  if (link_state == link::never) {
+  if (link_state == link::never && !holder.current()) {
     spdlog::warn("database unreachable ({}): {}; retrying (no snapshot yet: answers SERVFAIL)",
                  redacted, why);
+  } else if (link_state == link::never) {
+    spdlog::warn("database unreachable ({}): {}; answering from the state file, retrying", redacted,
+                 why);
   } else {
     spdlog::warn("database unreachable ({}): {}; answering from the last snapshot, retrying",
                  redacted, why);
@@ -200,9 +211,19 @@ void refresher::impl::poll() {
     last_poll_error.clear();
   }
   const auto before = holder.current();
+  // A snapshot from disk predicted nothing the new reports can be held to.
+  const bool from_disk = stats.snapshot_from_disk.load(std::memory_order_relaxed);
   std::vector<core::skipped_row> skipped;
-  on_build(publisher.publish(loaded.src, loaded.db_now, &skipped));
+  const auto error = publisher.publish(loaded.src, loaded.db_now, &skipped, !from_disk);
+  on_build(error);
   on_skipped(skipped);
+  if (error.empty()) {
+    if (from_disk) {
+      stats.snapshot_from_disk.store(false, std::memory_order_relaxed);
+      spdlog::info("the database's snapshot replaces the one from the state file");
+    }
+    keep(loaded.src, loaded.db_now);
+  }
   // Backends that left or rejoined the answers, and families that on_empty took over: one
   // line each, when it happens (not per poll).
   if (const auto after = holder.current(); after && after != before) {
@@ -210,7 +231,56 @@ void refresher::impl::poll() {
   }
 }
 
+// Serves the state file's rows until the first good poll; a file that is missing, damaged,
+// foreign or refused by the builder leaves the server without a snapshot (SERVFAIL) instead.
+void refresher::impl::restore() {
+  const auto loaded = store->load();
+  if (loaded.missing) {
+    spdlog::info("no state file {} yet: one is written after the first good poll", store->path());
+    return;
+  }
+  std::string error = loaded.error;
+  if (loaded.src) {
+    error = publisher.publish(*loaded.src, core::clock::now());
+    if (!error.empty()) error = "the snapshot builder refuses it: " + error;
+  }
+  if (!error.empty()) {
+    spdlog::error("state file {} refused, not served: {}", store->path(), error);
+    return;
+  }
+  stats.snapshot_from_disk.store(true, std::memory_order_relaxed);
+  const auto age = wall_ms_at(core::clock::now()) - loaded.saved_at_ms;
+  spdlog::warn(
+      "answering from the state file {} saved {:.1f} s ago ({} zones, {} services, {} backends, "
+      "{} records) until the database answers",
+      store->path(), static_cast<double>(age) / 1000.0, loaded.src->zones.size(),
+      loaded.src->services.size(), loaded.src->backends.size(), loaded.src->records.size());
+}
+
+// Writes the rows of a good poll to the state file when they changed (state_store paces it).
+void refresher::impl::keep(const core::source& src, core::clock::time_point db_now) {
+  if (!store) return;
+  try {
+    if (!store->save(src, wall_ms_at(db_now), core::clock::now())) return;
+    stats.state_writes.fetch_add(1, std::memory_order_relaxed);
+    if (!last_state_error.empty()) {
+      spdlog::info("state file {} written again", store->path());
+      last_state_error.clear();
+    }
+  } catch (const std::exception& e) {
+    stats.state_write_errors.fetch_add(1, std::memory_order_relaxed);
+    if (e.what() != last_state_error) {
+      spdlog::error(
+          "cannot write the state file: {}; a restart without the database would "
+          "answer SERVFAIL",
+          e.what());
+      last_state_error = e.what();
+    }
+  }
+}
+
 void refresher::impl::run() {
+  if (store) restore();
   auto backoff = opt.reconnect_min;
   auto next_poll = steady::now();
   steady::time_point last_poll{};

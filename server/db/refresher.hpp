@@ -31,6 +31,11 @@ struct refresher_options {
   /// Reconnect backoff: starts at the minimum, doubles per failure up to the cap.
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{5000};
+  /// --state-dir: where the last good poll's rows are kept (db/state_store.hpp), and served
+  /// from at start until the database answers; empty: nothing is kept.
+  std::string state_dir;
+  /// Least time between two writes of the state file.
+  std::chrono::milliseconds state_interval{5000};
 };
 
 /// Counters for the metrics endpoint; written by the refresher thread, read by anyone.
@@ -43,6 +48,10 @@ struct refresher_stats {
   std::array<std::atomic<std::uint64_t>, core::table_count> rows_skipped{};
   std::atomic<std::int64_t> last_poll_duration_us{0};  ///< reading the database, one poll
   std::atomic<bool> connected{false};
+  /// The snapshot in use was built from the state file, not yet from the database.
+  std::atomic<bool> snapshot_from_disk{false};
+  std::atomic<std::uint64_t> state_writes{0};        ///< state files written
+  std::atomic<std::uint64_t> state_write_errors{0};  ///< writes that failed
   /// Predicted minus reported connections at each new report, per service.
   core::prediction_errors prediction_errors;
 };

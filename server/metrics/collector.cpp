@@ -246,6 +246,14 @@ void render_database(exposition& e, const db::refresher_stats& d) {
   e.family("loadns_poll_duration_seconds", "gauge", "Duration of the last snapshot load.");
   e.sample("loadns_poll_duration_seconds",
            static_cast<double>(d.last_poll_duration_us.load()) / 1e6);
+  e.family("loadns_snapshot_from_disk", "gauge",
+           "1 while the snapshot in use was read from --state-dir, not yet from the database.");
+  e.sample("loadns_snapshot_from_disk", d.snapshot_from_disk.load() ? 1 : 0);
+  e.family("loadns_state_writes_total", "counter", "State files written to --state-dir.");
+  e.sample("loadns_state_writes_total", static_cast<double>(d.state_writes.load()));
+  e.family("loadns_state_write_errors_total", "counter",
+           "Writes of the state file that failed (logged once per distinct error).");
+  e.sample("loadns_state_write_errors_total", static_cast<double>(d.state_write_errors.load()));
 }
 
 }  // namespace
