@@ -270,10 +270,7 @@ void refresher::impl::keep(const core::source& src, core::clock::time_point db_n
   } catch (const std::exception& e) {
     stats.state_write_errors.fetch_add(1, std::memory_order_relaxed);
     if (e.what() != last_state_error) {
-      spdlog::error(
-          "cannot write the state file: {}; a restart without the database would "
-          "answer SERVFAIL",
-          e.what());
+      spdlog::error("cannot write the state file: {}; it keeps the last rows written", e.what());
       last_state_error = e.what();
     }
   }
