@@ -21,11 +21,10 @@ std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 0xcbf29ce484222325
   return h;
 }
 
-// Appends fields. `coarse` turns wall-clock instants into whole seconds (the fingerprint).
+// Appends fields.
 class writer {
  public:
-  writer(std::string& out, std::int64_t now_ms, bool coarse)
-      : out_(out), now_ms_(now_ms), coarse_(coarse) {}
+  writer(std::string& out, std::int64_t now_ms) : out_(out), now_ms_(now_ms) {}
 
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u64(std::uint64_t v) {
@@ -46,13 +45,12 @@ class writer {
     boolean(a.has_value());
     if (!a) return;
     const auto at = now_ms_ - a->count();
-    i64(coarse_ ? at / 1000 : at);
+    i64(at);
   }
 
  private:
   std::string& out_;
   std::int64_t now_ms_;
-  bool coarse_;
 };
 
 void write_payload(writer& w, const source& src) {
@@ -236,14 +234,14 @@ void read_payload(reader& r, source& src) {
 
 std::string encode_state(const source& src, std::int64_t saved_at_ms) {
   std::string payload;
-  writer p(payload, saved_at_ms, false);
+  writer p(payload, saved_at_ms);
   p.i64(saved_at_ms);
   write_payload(p, src);
 
   std::string out;
   out.reserve(header_size + payload.size() + checksum_size);
   out.append(magic);
-  writer w(out, saved_at_ms, false);
+  writer w(out, saved_at_ms);
   w.u32(state_file_version);
   w.u64(payload.size());
   out.append(payload);
@@ -251,11 +249,28 @@ std::string encode_state(const source& src, std::int64_t saved_at_ms) {
   return out;
 }
 
-std::uint64_t state_fingerprint(const source& src, std::int64_t saved_at_ms) {
-  std::string payload;
-  writer p(payload, saved_at_ms, true);
-  write_payload(p, src);
-  return fnv1a(payload);
+bool same_state(const source& a, std::int64_t a_ms, const source& b, std::int64_t b_ms,
+                std::int64_t tolerance_ms) {
+  if (a.zones != b.zones || a.services != b.services || a.records != b.records ||
+      a.backends.size() != b.backends.size()) {
+    return false;
+  }
+  // Two ages name the same instant when both are absent, or both present and close.
+  const auto close = [&](const std::optional<std::chrono::milliseconds>& x,
+                         const std::optional<std::chrono::milliseconds>& y) {
+    if (!x || !y) return !x && !y;
+    const auto d = (a_ms - x->count()) - (b_ms - y->count());
+    return d <= tolerance_ms && d >= -tolerance_ms;
+  };
+  for (std::size_t i = 0; i < a.backends.size(); ++i) {
+    auto x = a.backends[i];
+    auto y = b.backends[i];
+    if (!close(x.report_age, y.report_age) || !close(x.in_service, y.in_service)) return false;
+    x.report_age = y.report_age;
+    x.in_service = y.in_service;
+    if (x != y) return false;
+  }
+  return true;
 }
 
 decoded_state decode_state(std::string_view bytes, std::int64_t now_ms) {

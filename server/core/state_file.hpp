@@ -33,10 +33,12 @@ inline constexpr std::uint32_t state_file_version = 1;
 /// instant the report ages of `src` were measured at).
 std::string encode_state(const source& src, std::int64_t saved_at_ms);
 
-/// A hash of `src`'s content with its times as wall-clock seconds: equal for two polls that
-/// differ only in the ages the clock added (nothing to write), different when anything else
-/// changed, a new report included.
-std::uint64_t state_fingerprint(const source& src, std::int64_t saved_at_ms);
+/// Whether `a` (ages measured at wall-clock `a_ms`) and `b` (at `b_ms`) hold the same rows,
+/// report and service times as instants within `tolerance_ms` of each other: the ages the
+/// clock adds between two polls, and the jitter of measuring them, are no change; a new
+/// report, or anything else that changed, is.
+bool same_state(const source& a, std::int64_t a_ms, const source& b, std::int64_t b_ms,
+                std::int64_t tolerance_ms = 1000);
 
 struct decoded_state {
   std::optional<source> src;  ///< empty when refused

@@ -78,8 +78,7 @@ state_store::loaded state_store::load() const {
 
 bool state_store::save(const core::source& src, std::int64_t at_ms, core::clock::time_point now) {
   if (attempted_ && now - last_write_ < min_interval_) return false;
-  const auto fingerprint = core::state_fingerprint(src, at_ms);
-  if (written_ == fingerprint) return false;
+  if (written_ && core::same_state(src, at_ms, *written_, written_at_ms_)) return false;
   attempted_ = true;  // a failing disk is retried at the same pace
   last_write_ = now;
 
@@ -108,7 +107,8 @@ bool state_store::save(const core::source& src, std::int64_t at_ms, core::clock:
   if (dir_fd < 0) fail("open " + dir_);
   const fd_guard guard{dir_fd};
   if (::fsync(dir_fd) != 0) fail("fsync " + dir_);
-  written_ = fingerprint;
+  written_ = src;
+  written_at_ms_ = at_ms;
   return true;
 }
 

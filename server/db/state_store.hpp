@@ -43,7 +43,8 @@ class state_store {
   std::string dir_;
   std::string path_;
   std::chrono::milliseconds min_interval_;
-  std::optional<std::uint64_t> written_;  // the fingerprint in the file
+  std::optional<core::source> written_;  // the rows in the file
+  std::int64_t written_at_ms_ = 0;       // and the instant their ages were measured at
   bool attempted_ = false;
   core::clock::time_point last_write_{};  // the last attempt
 };

@@ -153,7 +153,7 @@ TEST_CASE("state file: every field is kept") {
     changes[i](changed);
     REQUIRE(changed != base);
     CHECK(decoded(core::encode_state(changed, saved_at)) == changed);
-    CHECK(core::state_fingerprint(changed, saved_at) != core::state_fingerprint(base, saved_at));
+    CHECK_FALSE(core::same_state(changed, saved_at, base, saved_at));
   }
 }
 
@@ -172,10 +172,19 @@ TEST_CASE("state file: ages are wall-clock instants, measured again when read") 
   auto next = base;
   next.backends[0].report_age = milliseconds(1500 + 2000);
   next.backends[0].in_service = milliseconds(-250 + 2000);
-  CHECK(core::state_fingerprint(next, saved_at + 2000) == core::state_fingerprint(base, saved_at));
-  // A new report (a younger age at a later poll) is a change.
+  CHECK(core::same_state(next, saved_at + 2000, base, saved_at));
+  CHECK(core::same_state(base, saved_at, base, saved_at));
+  // Measuring them jitters by a poll's round trip: still the same, whatever second it is.
+  next.backends[0].report_age = milliseconds(1500 + 2000 + 7);
+  next.backends[0].in_service = milliseconds(-250 + 2000 - 7);
+  CHECK(core::same_state(next, saved_at + 2000, base, saved_at));
+  // A new report (a younger age at a later poll) is a change; so is an instant gone or added.
   next.backends[0].report_age = milliseconds(100);
-  CHECK(core::state_fingerprint(next, saved_at + 2000) != core::state_fingerprint(base, saved_at));
+  CHECK_FALSE(core::same_state(next, saved_at + 2000, base, saved_at));
+  next = base;
+  next.backends[0].in_service.reset();
+  CHECK_FALSE(core::same_state(next, saved_at, base, saved_at));
+  CHECK_FALSE(core::same_state(base, saved_at, next, saved_at));
 }
 
 TEST_CASE("state file: truncated, padded, flipped, foreign or of another version is refused") {
