@@ -25,21 +25,9 @@ class byte_reader {
     return v;
   }
   /// Host byte order (netlink message and attribute headers).
-  std::uint16_t u16_host() noexcept {
-    std::uint16_t v = 0;
-    copy(&v, sizeof v);
-    return v;
-  }
-  std::uint32_t u32_host() noexcept {
-    std::uint32_t v = 0;
-    copy(&v, sizeof v);
-    return v;
-  }
-  std::int32_t i32_host() noexcept {
-    std::int32_t v = 0;
-    copy(&v, sizeof v);
-    return v;
-  }
+  std::uint16_t u16_host() noexcept { return host<std::uint16_t>(); }
+  std::uint32_t u32_host() noexcept { return host<std::uint32_t>(); }
+  std::int32_t i32_host() noexcept { return host<std::int32_t>(); }
   /// Network byte order (ports in inet_diag_sockid).
   std::uint16_t u16_be() noexcept {
     std::uint8_t b[2] = {};
@@ -57,6 +45,12 @@ class byte_reader {
   }
 
  private:
+  template <typename T>
+  T host() noexcept {
+    T v{};
+    copy(&v, sizeof v);
+    return v;
+  }
   void copy(void* out, std::size_t n) noexcept {
     if (!ok_ || n > bytes_.size() - offset_) {
       ok_ = false;

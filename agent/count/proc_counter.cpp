@@ -9,27 +9,12 @@
 #include <utility>
 
 #include "agent/count/proc_tcp.hpp"
+#include "common/fd_guard.hpp"
 
 namespace loadns::agent {
 namespace {
 
 constexpr std::size_t read_buffer = std::size_t{64} * 1024;  // ~430 lines per read()
-
-class fd_guard {
- public:
-  explicit fd_guard(int fd) noexcept : fd_(fd) {}
-  ~fd_guard() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 

@@ -15,27 +15,12 @@
 #include <fmt/format.h>
 
 #include "agent/health/command.hpp"
+#include "common/fd_guard.hpp"
 
 namespace loadns::agent {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-class fd_guard {
- public:
-  explicit fd_guard(int fd) noexcept : fd_(fd) {}
-  ~fd_guard() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
 
 int ms_left(clock::time_point deadline) noexcept {
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();

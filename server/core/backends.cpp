@@ -8,20 +8,26 @@
 namespace loadns::core {
 namespace {
 
+/// A row the snapshot cannot take, named with its id (the operator's key to it).
 std::string backend_label(const backend_row& row) {
-  std::string label = "backend ";
-  label += std::to_string(row.id);
-  label += " (";
-  label += row.service;
-  label += '/';
-  label += row.name;
-  label += ' ';
-  label += row.address;
-  label += ')';
-  return label;
+  return "backend " + std::to_string(row.id) + ' ' +
+         backend_text(row.service, row.name, row.address);
 }
 
 }  // namespace
+
+std::string backend_text(std::string_view service, std::string_view name,
+                         std::string_view address) {
+  std::string text;
+  text.reserve(service.size() + name.size() + address.size() + 4);
+  text += service;
+  text += '/';
+  text += name;
+  text += " (";
+  text += address;
+  text += ')';
+  return text;
+}
 
 backend_state classify(const backend& b, std::optional<clock::duration> report_age,
                        const service& svc) noexcept {

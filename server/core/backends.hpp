@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -15,6 +16,9 @@
 #include "server/core/source.hpp"
 
 namespace loadns::core {
+
+/// How logs and errors name a backend: "<service>/<name> (<address>)".
+std::string backend_text(std::string_view service, std::string_view name, std::string_view address);
 
 /// A backend's effective state: the first reason that applies, most deliberate first (an
 /// operator's switch, then the agent's drain, then silence, then the agent's health check,

@@ -20,6 +20,9 @@ namespace loadns::core {
 using clock = std::chrono::steady_clock;
 
 enum class policy : std::uint8_t { least_load, least_connections, round_robin, random };
+/// services.policy's words for each policy.
+inline constexpr std::array<std::string_view, 4> policy_names = {"least_load", "least_connections",
+                                                                 "round_robin", "random"};
 
 /// Effective state (decided by classify() in backends.hpp), in precedence order: the first
 /// that applies, as in the backend_status view. Only `serving` backends are chosen, unless

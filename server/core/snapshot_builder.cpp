@@ -64,31 +64,15 @@ std::string record_label(const record_row& row) {
   return label;
 }
 
-bool parse_policy(std::string_view text, policy& p) {
-  if (text == "least_load" || text.empty()) {
-    p = policy::least_load;
-  } else if (text == "least_connections") {
-    p = policy::least_connections;
-  } else if (text == "round_robin") {
-    p = policy::round_robin;
-  } else if (text == "random") {
-    p = policy::random;
-  } else {
+/// `text` as the value of an enum whose words are `names`, in the enum's order; false when it
+/// is none of them.
+template <typename E, std::size_t N>
+bool parse_word(std::string_view text, const std::array<std::string_view, N>& names, E& out) {
+  const auto it = std::find(names.begin(), names.end(), text);
+  if (it == names.end()) {
     return false;
   }
-  return true;
-}
-
-bool parse_on_empty(std::string_view text, on_empty_action& a) {
-  if (text == "fail_open") {
-    a = on_empty_action::fail_open;
-  } else if (text == "nodata") {
-    a = on_empty_action::nodata;
-  } else if (text == "servfail") {
-    a = on_empty_action::servfail;
-  } else {
-    return false;
-  }
+  out = static_cast<E>(it - names.begin());
   return true;
 }
 
@@ -114,6 +98,21 @@ class builder {
   bool fail(std::string message) {
     error = std::move(message);
     return false;
+  }
+
+  /// The zone of a row's name (`w`: its wire form); -1, after skip_row(why), when the name
+  /// is invalid or inside none of the zones.
+  template <typename Skip>
+  std::int64_t zone_of_row(const std::string& name, wire_name& w, const Skip& skip_row) const {
+    if (!to_wire(name, w)) {
+      skip_row("invalid name");
+      return -1;
+    }
+    const std::int64_t z = zone_of(w);
+    if (z < 0) {
+      skip_row("not inside any zone");
+    }
+    return z;
   }
 
   // The longest zone that contains `name` (itself included), or -1.
@@ -230,13 +229,8 @@ class builder {
       const std::string what = "service " + quoted(row.name);
       auto skip_row = [&](std::string reason) { skip(table::services, what, std::move(reason)); };
       wire_name w;
-      if (!to_wire(row.name, w)) {
-        skip_row("invalid name");
-        continue;
-      }
-      std::int64_t z = zone_of(w);
+      const std::int64_t z = zone_of_row(row.name, w, skip_row);
       if (z < 0) {
-        skip_row("not inside any zone");
         continue;
       }
       service svc;
@@ -248,7 +242,9 @@ class builder {
       }
       svc.records_per_response = row.records_per_response;
       svc.accept_nonce = row.accept_nonce;
-      if (!parse_policy(row.policy, svc.pol)) {
+      const std::string_view pol =
+          row.policy.empty() ? policy_names[0] : std::string_view(row.policy);
+      if (!parse_word(pol, policy_names, svc.pol)) {
         skip_row("unknown policy " + quoted(row.policy));
         continue;
       }
@@ -263,7 +259,7 @@ class builder {
         continue;
       }
       svc.min_serving = static_cast<std::uint32_t>(row.min_serving);
-      if (!parse_on_empty(row.on_empty, svc.on_empty)) {
+      if (!parse_word(row.on_empty, on_empty_action_names, svc.on_empty)) {
         skip_row("unknown on_empty " + quoted(row.on_empty));
         continue;
       }
@@ -322,13 +318,8 @@ class builder {
         skip(table::records, record_label(row), std::move(reason));
       };
       wire_name w;
-      if (!to_wire(row.name, w)) {
-        skip_row("invalid name");
-        continue;
-      }
-      std::int64_t z = zone_of(w);
+      const std::int64_t z = zone_of_row(row.name, w, skip_row);
       if (z < 0) {
-        skip_row("not inside any zone");
         continue;
       }
       std::uint16_t rrtype = 0;

@@ -3,6 +3,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "server/core/backends.hpp"
+
 namespace loadns::core {
 namespace {
 
@@ -13,14 +15,7 @@ std::string_view name_of(backend_state s) {
 }
 
 std::string describe(const service& svc, const backend& b) {
-  std::string line = "backend ";
-  line += svc.name;
-  line += '/';
-  line += b.name;
-  line += " (";
-  line += b.address_text;
-  line += ')';
-  return line;
+  return "backend " + backend_text(svc.name, b.name, b.address_text);
 }
 
 /// " (the agent's check)" for an unhealthy backend, else nothing.

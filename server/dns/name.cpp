@@ -19,6 +19,21 @@ namespace {
 constexpr std::uint8_t label_type_mask = 0xC0;
 constexpr std::uint8_t pointer_type = 0xC0;
 
+/// The checks of a label's length octet `n` (not a pointer) at `len` octets into the name: a
+/// label (type 00, so n <= 63) that keeps the name within 255 octets (RFC 1035 2.3.4). Fails
+/// `r` otherwise.
+bool label_fits(reader& r, std::uint8_t n, std::size_t len) noexcept {
+  if ((n & label_type_mask) != 0) {
+    r.fail(errc::bad_label_type);
+    return false;
+  }
+  if (len + 1 + n > max_name_length) {
+    r.fail(errc::name_too_long);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::size_t read_question_name(reader& r, std::span<std::uint8_t, max_name_length> lower) noexcept {
@@ -32,13 +47,7 @@ std::size_t read_question_name(reader& r, std::span<std::uint8_t, max_name_lengt
       r.fail(errc::compression_in_question);
       return 0;
     }
-    if ((n & label_type_mask) != 0) {
-      r.fail(errc::bad_label_type);
-      return 0;
-    }
-    // n <= 63 holds here: both high bits are clear.
-    if (len + 1 + n > max_name_length) {
-      r.fail(errc::name_too_long);
+    if (!label_fits(r, n, len)) {
       return 0;
     }
     lower[len++] = n;
@@ -90,12 +99,7 @@ std::size_t read_name(reader& r, std::span<std::uint8_t> lower) noexcept {
       pos = floor = target;
       continue;
     }
-    if ((n & label_type_mask) != 0) {
-      r.fail(errc::bad_label_type);
-      return 0;
-    }
-    if (len + 1 + n > max_name_length) {
-      r.fail(errc::name_too_long);
+    if (!label_fits(r, n, len)) {
       return 0;
     }
     if (pos + 1 + n > msg.size()) {

@@ -17,6 +17,35 @@ namespace loadns::metrics {
 
 namespace {
 
+/// A TCP session counter: every worker's, summed, as one series.
+struct tcp_counter {
+  std::string_view name;
+  std::string_view help;
+  net::relaxed_counter net::query_stats::*field;
+};
+
+constexpr std::array<tcp_counter, 6> tcp_counters = {{
+    {"loadns_tcp_accepted_total", "TCP connections accepted.", &net::query_stats::tcp_accepted},
+    {"loadns_tcp_rejected_total",
+     "TCP connections closed at once because --tcp-max-connections were open and none of the "
+     "accepting thread's was idle.",
+     &net::query_stats::tcp_rejected},
+    {"loadns_tcp_evicted_total",
+     "Idle TCP connections closed to make room for a new one at --tcp-max-connections.",
+     &net::query_stats::tcp_evicted},
+    {"loadns_tcp_source_rejected_total",
+     "TCP connections closed at once because their client /24 (IPv6 /56) already had "
+     "--tcp-max-per-source open.",
+     &net::query_stats::tcp_source_rejected},
+    {"loadns_tcp_frame_timeouts_total",
+     "TCP connections closed because a query, once begun, was not complete within "
+     "--tcp-frame-timeout (also counted in loadns_tcp_timeouts_total).",
+     &net::query_stats::tcp_frame_timeouts},
+    {"loadns_tcp_timeouts_total",
+     "TCP connections closed for sending no complete query within --tcp-idle-timeout.",
+     &net::query_stats::tcp_timeouts},
+}};
+
 void render_queries(exposition& e, const net::server& dns) {
   using namespace loadns::net;
   std::vector<const responder*> responders;
@@ -68,44 +97,18 @@ void render_queries(exposition& e, const net::server& dns) {
              static_cast<double>(cookies[i]));
   }
 
-  std::uint64_t accepted = 0, rejected = 0, evicted = 0, timeouts = 0;
-  for (const auto& w : dns.workers()) {
-    accepted += w->stats().tcp_accepted.get();
-    rejected += w->stats().tcp_rejected.get();
-    evicted += w->stats().tcp_evicted.get();
-    timeouts += w->stats().tcp_timeouts.get();
-  }
   std::array<std::uint64_t, core::on_empty_action_names.size()> on_empty{};
   for (const auto* a : responders) {
     for (std::size_t i = 0; i < on_empty.size(); ++i) on_empty[i] += a->stats().on_empty[i].get();
   }
   e.family("loadns_tcp_connections", "gauge", "TCP connections open now.");
   e.sample("loadns_tcp_connections", dns.tcp_open());
-  e.family("loadns_tcp_accepted_total", "counter", "TCP connections accepted.");
-  e.sample("loadns_tcp_accepted_total", static_cast<double>(accepted));
-  e.family("loadns_tcp_rejected_total", "counter",
-           "TCP connections closed at once because --tcp-max-connections were open and none "
-           "of the accepting thread's was idle.");
-  e.sample("loadns_tcp_rejected_total", static_cast<double>(rejected));
-  e.family("loadns_tcp_evicted_total", "counter",
-           "Idle TCP connections closed to make room for a new one at --tcp-max-connections.");
-  e.sample("loadns_tcp_evicted_total", static_cast<double>(evicted));
-  std::uint64_t source_rejected = 0, frame_timeouts = 0;
-  for (const auto& w : dns.workers()) {
-    source_rejected += w->stats().tcp_source_rejected.get();
-    frame_timeouts += w->stats().tcp_frame_timeouts.get();
+  for (const auto& c : tcp_counters) {
+    std::uint64_t sum = 0;
+    for (const auto& w : dns.workers()) sum += (w->stats().*c.field).get();
+    e.family(c.name, "counter", c.help);
+    e.sample(c.name, static_cast<double>(sum));
   }
-  e.family("loadns_tcp_source_rejected_total", "counter",
-           "TCP connections closed at once because their client /24 (IPv6 /56) already had "
-           "--tcp-max-per-source open.");
-  e.sample("loadns_tcp_source_rejected_total", static_cast<double>(source_rejected));
-  e.family("loadns_tcp_frame_timeouts_total", "counter",
-           "TCP connections closed because a query, once begun, was not complete within "
-           "--tcp-frame-timeout (also counted in loadns_tcp_timeouts_total).");
-  e.sample("loadns_tcp_frame_timeouts_total", static_cast<double>(frame_timeouts));
-  e.family("loadns_tcp_timeouts_total", "counter",
-           "TCP connections closed for sending no complete query within --tcp-idle-timeout.");
-  e.sample("loadns_tcp_timeouts_total", static_cast<double>(timeouts));
   e.family("loadns_on_empty_answers_total", "counter",
            "Responses shaped by a service's on_empty because fewer than min_serving backends "
            "of the family served: fail_open (from every enabled backend), nodata, servfail.");

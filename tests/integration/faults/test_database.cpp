@@ -319,9 +319,9 @@ INSERT INTO loadns.backends (id, service, name, address)
       "octets (12 per record plus its data), more than 65000",
       "loadns.services: service 'tiny.example.com': stale_after must be 1 ms to 100 years (it is 0 "
       "ms)",
-      "loadns.backends: backend 900 (ghost.example.com/g1 192.0.2.99): unknown service",
-      "(tiny.example.com/t1 192.0.2.31): unknown service",
-      "(web.example.com/w3 192.0.2.23): weight must be 0.000001 to 1000000",
+      "loadns.backends: backend 900 ghost.example.com/g1 (192.0.2.99): unknown service",
+      "tiny.example.com/t1 (192.0.2.31): unknown service",
+      "web.example.com/w3 (192.0.2.23): weight must be 0.000001 to 1000000",
   };
   const bool logged = eventually(10s, [&] {
     const auto log = w.server->log();
@@ -426,7 +426,7 @@ TEST_CASE("a backend of no service inserted with triggers off is left out by the
       "VALUES (900, 'ghost.example.com', 'g1', '192.0.2.99');");
   const std::string expected_log =
       "row skipped, the rest of the snapshot loads: loadns.backends: backend 900 "
-      "(ghost.example.com/g1 192.0.2.99): unknown service";
+      "ghost.example.com/g1 (192.0.2.99): unknown service";
   const bool logged =
       eventually(10s, [&] { return w.server->log().find(expected_log) != std::string::npos; });
   const auto skipped = w.metric_value("loadns_rows_skipped_total{table=\"backends\"}");
