@@ -33,9 +33,9 @@ struct kind {
 std::vector<std::vector<std::uint8_t>> nonce_queries(const char* form, bool edns,
                                                      std::uint16_t qtype = 1) {
   std::vector<std::vector<std::uint8_t>> v;
-  test::query_options o;
+  test::query_spec o;
   o.edns = edns;
-  o.qtype = qtype;
+  o.type = qtype;
   for (int i = 0; i < 64; ++i) {
     char name[128];
     std::snprintf(name, sizeof name, form, 1596207957 + i * 7919);
@@ -67,9 +67,9 @@ int main(int argc, char** argv) {
   core::balancer bal(7);
   std::vector<std::uint8_t> out(65535);
 
-  test::query_options plain;
-  test::query_options ns;
-  ns.qtype = 2;
+  test::query_spec plain;
+  test::query_spec ns;
+  ns.type = 2;
   const std::vector<kind> kinds{
       {"service A, <nonce>.api (UDP)", nonce_queries("%d.api.example.com", false)},
       {"service A, <nonce>-api + EDNS (UDP)", nonce_queries("%d-api.example.com", true)},

@@ -218,44 +218,6 @@ dig_result dig(std::uint16_t port, transport t, std::string_view name, std::stri
 // --------------------------------------------------------------------------------------------
 // Raw packets
 
-void append_name(std::vector<std::uint8_t>& out, std::string_view name) {
-  while (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  while (!name.empty()) {
-    const auto dot = name.find('.');
-    const auto label = name.substr(0, dot);
-    out.push_back(static_cast<std::uint8_t>(label.size()));
-    out.insert(out.end(), label.begin(), label.end());
-    name = dot == std::string_view::npos ? std::string_view{} : name.substr(dot + 1);
-  }
-  out.push_back(0);
-}
-
-std::vector<std::uint8_t> make_query(const query_spec& spec) {
-  std::vector<std::uint8_t> out;
-  out.reserve(64);
-  put16(out, spec.id);
-  const auto flags = static_cast<std::uint16_t>(
-      (spec.qr ? 0x8000 : 0) | ((spec.opcode & 0xf) << 11) | (spec.rd ? 0x100 : 0));
-  put16(out, flags);
-  put16(out, 1);                                                // QDCOUNT
-  put16(out, 0);                                                // ANCOUNT
-  put16(out, 0);                                                // NSCOUNT
-  put16(out, spec.edns ? std::uint16_t{1} : std::uint16_t{0});  // ARCOUNT
-  append_name(out, spec.name);
-  put16(out, spec.type);
-  put16(out, spec.qclass);
-  if (spec.edns) {
-    out.push_back(0);  // root owner
-    put16(out, rr_type::opt);
-    put16(out, spec.udp_size);  // CLASS = requestor's UDP payload size
-    out.push_back(0);           // extended RCODE
-    out.push_back(spec.edns_version);
-    put16(out, spec.do_bit ? std::uint16_t{0x8000} : std::uint16_t{0});
-    put16(out, 0);  // RDLENGTH
-  }
-  return out;
-}
-
 std::optional<header_view> parse_header(std::span<const std::uint8_t> m) {
   if (m.size() < 12) return std::nullopt;
   auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>((m[at] << 8) | m[at + 1]); };

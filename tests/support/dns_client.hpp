@@ -13,6 +13,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/support/dns_query.hpp"
+
 namespace loadns::test {
 
 enum class transport : std::uint8_t { udp, tcp };
@@ -87,32 +89,6 @@ dig_result dig_args(std::uint16_t port, transport t, const std::vector<std::stri
 
 // ---------------------------------------------------------------------------------------------
 // Raw packets
-
-namespace rr_type {
-inline constexpr std::uint16_t a = 1, ns = 2, cname = 5, soa = 6, mx = 15, txt = 16, aaaa = 28,
-                               opt = 41, any = 255;
-}
-
-/// What goes into a hand-made query.
-struct query_spec {
-  std::uint16_t id = 0x1234;
-  std::string name = "example.com";
-  std::uint16_t type = rr_type::a;
-  std::uint16_t qclass = 1;
-  std::uint8_t opcode = 0;
-  bool rd = false;
-  bool qr = false;
-  bool edns = false;
-  std::uint16_t udp_size = 1232;
-  std::uint8_t edns_version = 0;
-  bool do_bit = false;
-};
-
-/// Wire form of a query (RFC 1035 4.1), with an OPT record when spec.edns (RFC 6891 6.1.2).
-std::vector<std::uint8_t> make_query(const query_spec& spec);
-
-/// Appends the wire form of `name` (dotted, no escapes) to `out`.
-void append_name(std::vector<std::uint8_t>& out, std::string_view name);
 
 /// The fixed header of a DNS message, read by offset and mask (RFC 1035 4.1.1).
 struct header_view {

@@ -69,12 +69,12 @@ struct server {
     REQUIRE_MESSAGE(m.ok, m.error);
     CHECK(m.qr);
     CHECK_FALSE(m.ra);  // never recursive
-    CHECK(m.id == test::query_options{}.id);
+    CHECK(m.id == test::query_spec{}.id);
     return m;
   }
-  test::message ask(std::string_view name, std::uint16_t qtype, test::query_options o = {},
+  test::message ask(std::string_view name, std::uint16_t qtype, test::query_spec o = {},
                     transport t = transport::udp) {
-    o.qtype = qtype;
+    o.type = qtype;
     return ask(test::make_query(name, o), t);
   }
 };
@@ -85,9 +85,9 @@ std::vector<std::string> values(const std::vector<test::record>& rrs) {
   return v;
 }
 
-test::query_options of_type(std::uint16_t qtype) {
-  test::query_options o;
-  o.qtype = qtype;
+test::query_spec of_type(std::uint16_t qtype) {
+  test::query_spec o;
+  o.type = qtype;
   return o;
 }
 
@@ -105,7 +105,7 @@ TEST_CASE("A at a service: one backend of the family, authoritative, owner = the
   auto m = s.ask("api.example.com", A);
   CHECK(m.rcode == "NOERROR");
   CHECK(m.aa);
-  CHECK(m.rd);  // copied
+  CHECK_FALSE(m.rd);  // copied: the query had it clear
   REQUIRE(m.answer.size() == 1);
   CHECK(m.answer[0].owner == "api.example.com");
   CHECK(m.answer[0].type == A);
@@ -121,11 +121,16 @@ TEST_CASE("A at a service: one backend of the family, authoritative, owner = the
   CHECK_FALSE(s.info.edns);
 }
 
-TEST_CASE("RD clear stays clear; CD is copied (RFC 4035 3.1.6); AD and Z are not") {
+TEST_CASE("RD is copied, set or clear (RFC 1035 4.1.1); CD too (RFC 4035 3.1.6); AD and Z not") {
   server s;
-  test::query_options o;
-  o.rd = false;
+  test::query_spec o;
   CHECK_FALSE(s.ask("api.example.com", A, o).rd);
+  o.rd = true;  // a stub's recursion request: answered the same, authoritatively, RA clear
+  const auto rd = s.ask("api.example.com", A, o);
+  CHECK(rd.rd);
+  CHECK(rd.aa);
+  CHECK(rd.answer.size() == 1);
+  o.rd = false;
   CHECK_FALSE(s.ask("api.example.com", A).cd);
   o.cd = true;
   bytes q = test::make_query("api.example.com", o);
@@ -355,7 +360,7 @@ TEST_CASE("a name under no zone is REFUSED, without AA") {
 
 TEST_CASE("classes other than IN are REFUSED; meta types answered by the RFCs") {
   server s;
-  test::query_options ch;
+  test::query_spec ch;
   ch.qclass = 3;
   CHECK(s.ask("version.bind", TXT, ch).rcode == "REFUSED");
   CHECK(s.ask("example.com", AXFR).rcode == "REFUSED");
@@ -367,7 +372,7 @@ TEST_CASE("opcodes other than QUERY: NOTIMP") {
   server s;
   for (int op : {1, 2, 4, 5, 15}) {
     const auto opcode = static_cast<std::uint8_t>(op);
-    test::query_options o;
+    test::query_spec o;
     o.opcode = opcode;
     auto m = s.ask(test::make_query("example.com", o));
     CAPTURE(opcode);
@@ -414,7 +419,7 @@ TEST_CASE("too short for a header, or QR set: dropped") {
 
 TEST_CASE("truncated queries at every length: dropped or FORMERR, never a crash") {
   server s;
-  test::query_options o;
+  test::query_spec o;
   o.edns = true;
   o.options.push_back({10, bytes(8, 0x42)});
   const bytes q = test::make_query("k3j9x.api.example.com", o);
@@ -433,10 +438,10 @@ TEST_CASE("truncated queries at every length: dropped or FORMERR, never a crash"
 
 TEST_CASE("EDNS: OPT answered advertising 1232, DO copied, other flags cleared") {
   server s;
-  test::query_options o;
+  test::query_spec o;
   o.edns = true;
   o.udp_size = 4096;
-  o.dnssec_ok = true;
+  o.do_bit = true;
   o.z_flags = 0x1234;
   auto m = s.ask("api.example.com", A, o);
   CHECK(m.rcode == "NOERROR");
@@ -448,23 +453,23 @@ TEST_CASE("EDNS: OPT answered advertising 1232, DO copied, other flags cleared")
   CHECK(m.edns_options == 0);
   CHECK(m.answer.size() == 1);
   CHECK(s.info.edns);
-  o.dnssec_ok = false;
+  o.do_bit = false;
   CHECK_FALSE(s.ask("api.example.com", A, o).dnssec_ok);
   CHECK_FALSE(s.ask("api.example.com", A).edns);  // no OPT without one in the query
 }
 
 TEST_CASE("EDNS: version above 0 gets BADVERS; unknown options are ignored") {
   server s;
-  test::query_options o;
+  test::query_spec o;
   o.edns = true;
-  o.version = 1;
+  o.edns_version = 1;
   auto bad = s.ask("api.example.com", A, o);
   CHECK(bad.rcode == "BADVERS");
   CHECK(bad.edns);
   CHECK(bad.edns_version == 0);
   CHECK(bad.answer.empty());
   CHECK(s.info.rcode == 16);
-  o.version = 0;
+  o.edns_version = 0;
   o.options.push_back({65001, bytes{1, 2, 3}});
   o.options.push_back({3, {}});  // NSID request
   CHECK(s.ask("api.example.com", A, o).rcode == "NOERROR");
@@ -472,7 +477,7 @@ TEST_CASE("EDNS: version above 0 gets BADVERS; unknown options are ignored") {
 
 TEST_CASE("EDNS: two OPT records or a malformed option: FORMERR, with OPT") {
   server s;
-  test::query_options o;
+  test::query_spec o;
   o.edns = true;
   bytes q = test::make_query("api.example.com", o);
   const bytes opt(q.end() - 11, q.end());
@@ -503,7 +508,7 @@ TEST_CASE("UDP answers over the client's limit are truncated with TC; TCP carrie
   CHECK(plain.qname_wire == test::wire_name("many.example.com"));
   CHECK(s.length <= 512);
   CHECK(s.info.truncated);
-  test::query_options o;
+  test::query_spec o;
   o.edns = true;
   o.udp_size = 65000;  // clamped to 1232
   auto big = s.ask("many.example.com", AAAA, o);
@@ -521,7 +526,7 @@ TEST_CASE("UDP answers over the client's limit are truncated with TC; TCP carrie
 
 TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies included") {
   server s;
-  test::query_options edns;
+  test::query_spec edns;
   edns.edns = true;
   const std::vector<bytes> queries{test::make_query("k3j9x.api.example.com"),
                                    test::make_query("1596-Api.example.com", edns),
@@ -537,7 +542,7 @@ TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies i
   const guard::cookie_secrets secrets(guard::cookie_keys{{1, 2, 3}});
   const bytes address{192, 0, 2, 1};
   const core::client_info who{address, &secrets, 1559731985};
-  test::query_options with_cookie = edns;
+  test::query_spec with_cookie = edns;
   with_cookie.options.push_back({10, bytes{1, 2, 3, 4, 5, 6, 7, 8}});
   const bytes cookie_query = test::make_query("api.example.com", with_cookie);
   s.length = core::answer(cookie_query, s.out, transport::udp, s.snap.get(), s.bal, s.info, who);
@@ -560,9 +565,9 @@ TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies i
 
 TEST_CASE("UDP and TCP share one ladder: the same bytes whenever nothing is truncated") {
   server s;
-  test::query_options edns;
+  test::query_spec edns;
   edns.edns = true;
-  edns.dnssec_ok = true;
+  edns.do_bit = true;
   const std::vector<bytes> queries{test::make_query("example.com", of_type(SOA)),
                                    test::make_query("EXAMPLE.com", of_type(NS)),
                                    test::make_query("example.com", of_type(MX)),

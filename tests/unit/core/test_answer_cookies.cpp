@@ -57,7 +57,7 @@ struct server {
 };
 
 bytes query_with_cookie(std::string_view name, const bytes& cookie) {
-  test::query_options o;
+  test::query_spec o;
   o.edns = true;
   o.options.push_back({10, cookie});
   return test::make_query(name, o);

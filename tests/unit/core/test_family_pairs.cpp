@@ -240,8 +240,8 @@ struct paired_server : fixture {
 
   std::string ask(const std::string& name, std::uint16_t qtype) {
     core::answer_info info;
-    test::query_options o;
-    o.qtype = qtype;
+    test::query_spec o;
+    o.type = qtype;
     const auto q = test::make_query(name, o);
     const std::size_t n = core::answer(q, out, core::transport::udp, snap.get(), bal, info);
     REQUIRE(n > 0);

@@ -10,11 +10,6 @@ namespace loadns::test {
 
 namespace {
 
-void put16(std::vector<std::uint8_t>& v, unsigned x) {
-  v.push_back(static_cast<std::uint8_t>(x >> 8));
-  v.push_back(static_cast<std::uint8_t>(x));
-}
-
 // The name at `r` with the case it has on the wire (read_name folds it): validated by
 // read_name first, then decoded again following the pointers.
 std::string name_at(dns::reader& r) {
@@ -104,51 +99,6 @@ std::string rcode_name(unsigned rcode) {
     default:
       return "RCODE" + std::to_string(rcode);
   }
-}
-
-std::vector<std::uint8_t> wire_name(std::string_view name) {
-  std::vector<std::uint8_t> w;
-  while (!name.empty() && name != ".") {
-    auto dot = name.find('.');
-    auto label = name.substr(0, dot);
-    w.push_back(static_cast<std::uint8_t>(label.size()));
-    w.insert(w.end(), label.begin(), label.end());
-    name = dot == std::string_view::npos ? std::string_view{} : name.substr(dot + 1);
-  }
-  w.push_back(0);
-  return w;
-}
-
-std::vector<std::uint8_t> make_query(std::string_view name, const query_options& o) {
-  std::vector<std::uint8_t> q;
-  put16(q, o.id);
-  unsigned flags = (unsigned{o.opcode} << 11) | (o.rd ? 0x0100u : 0u) | (o.cd ? 0x0010u : 0u);
-  put16(q, flags);
-  put16(q, 1);
-  put16(q, 0);
-  put16(q, 0);
-  put16(q, o.edns ? 1 : 0);
-  auto w = wire_name(name);
-  q.insert(q.end(), w.begin(), w.end());
-  put16(q, o.qtype);
-  put16(q, o.qclass);
-  if (o.edns) {
-    q.push_back(0);
-    put16(q, 41);
-    put16(q, o.udp_size);
-    q.push_back(0);
-    q.push_back(o.version);
-    put16(q, (o.dnssec_ok ? 0x8000u : 0u) | o.z_flags);
-    std::vector<std::uint8_t> rdata;
-    for (const auto& [code, value] : o.options) {
-      put16(rdata, code);
-      put16(rdata, static_cast<unsigned>(value.size()));
-      rdata.insert(rdata.end(), value.begin(), value.end());
-    }
-    put16(q, static_cast<unsigned>(rdata.size()));
-    q.insert(q.end(), rdata.begin(), rdata.end());
-  }
-  return q;
 }
 
 message parse(std::span<const std::uint8_t> msg) {

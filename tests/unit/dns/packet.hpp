@@ -1,7 +1,7 @@
 #pragma once
-// Test-side DNS messages: a query builder that keeps the name's case as given (to test 0x20
-// echoing), and a response reader that decodes every section to readable values, so that a
-// check reads like the spec: CHECK(resp.rcode == "NXDOMAIN").
+// Test-side DNS messages: the query builder (tests/support/dns_query.hpp, keeping the name's
+// case as given, to test 0x20 echoing), and a response reader that decodes every section to
+// readable values, so that a check reads like the spec: CHECK(resp.rcode == "NXDOMAIN").
 
 #include <cstdint>
 #include <span>
@@ -10,28 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/dns_query.hpp"
+
 namespace loadns::test {
-
-struct query_options {
-  std::uint16_t id = 0x1234;
-  std::uint16_t qtype = 1;
-  std::uint16_t qclass = 1;
-  std::uint8_t opcode = 0;
-  bool rd = true;
-  bool cd = false;
-  bool edns = false;
-  std::uint16_t udp_size = 1232;
-  std::uint8_t version = 0;
-  bool dnssec_ok = false;
-  std::uint16_t z_flags = 0;  ///< undefined EDNS flag bits to set
-  std::vector<std::pair<std::uint16_t, std::vector<std::uint8_t>>> options;
-};
-
-/// Wire form of `name` (presentation, case kept, no escapes).
-std::vector<std::uint8_t> wire_name(std::string_view name);
-
-/// A query for `name` (case kept as given).
-std::vector<std::uint8_t> make_query(std::string_view name, const query_options& o = {});
 
 struct record {
   std::string owner;  ///< presentation, as decoded (compressed owners follow pointers)

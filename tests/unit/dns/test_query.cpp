@@ -65,7 +65,7 @@ TEST_CASE("QDCOUNT must be 1 (RFC 9619)") {
 }
 
 TEST_CASE("one OPT at most, owned by the root (RFC 6891 6.1.1)") {
-  test::query_options o;
+  test::query_spec o;
   o.edns = true;
   bytes msg = test::make_query("example.com", o);
   const bytes opt(msg.end() - 11, msg.end());

@@ -20,8 +20,9 @@ struct fixture {
   bytes out = bytes(65535);
 
   explicit fixture(std::string_view name = "Api.EXAMPLE.com", std::uint16_t qtype = 1) {
-    test::query_options o;
-    o.qtype = qtype;
+    test::query_spec o;
+    o.type = qtype;
+    o.rd = true;  // set, to see start() copy it
     query_msg = test::make_query(name, o);
     REQUIRE(dns::read_query(query_msg, q) == dns::errc{});
   }
