@@ -86,11 +86,6 @@ class section_filler {
   /// family serve; false when there is no address to give (the caller answers NODATA).
   /// `nonce`: the question name is a nonce name of `svc` (its own, one client's).
   bool service_records(const owner& o, const service& svc, family fam, bool nonce) noexcept;
-  /// Chooses the one backend of a response to a nonce name, with the host the other family's
-  /// query of the name chose where it has an address of `fam` (not counted again); else as
-  /// pick() does, remembered for that other query. See family_pairs.hpp.
-  std::size_t pick_paired(const service& svc, family fam, family_pairs& pairs,
-                          const backend*& out) noexcept;
 
   dns::response& r_;
   const snapshot& snap_;
@@ -100,20 +95,6 @@ class section_filler {
   answer_info& info_;
   dns::response::mark after_question_;
 };
-
-std::size_t section_filler::pick_paired(const service& svc, family fam, family_pairs& pairs,
-                                        const backend*& out) noexcept {
-  const std::uint64_t key = pairs.key_of(lower_qname_);
-  const std::uint32_t now = family_pairs::now_ms();
-  const auto& list = svc.backends[static_cast<std::size_t>(fam)];
-  if (const auto twin = pairs.find(key, svc, fam, now)) {
-    out = &list[*twin];
-    return 1;
-  }
-  const std::size_t n = bal_.pick(snap_, svc, fam, std::span(&out, 1));
-  if (n == 1) pairs.remember(key, svc, fam, static_cast<std::uint32_t>(out - list.data()), now);
-  return n;
-}
 
 bool section_filler::service_records(const owner& o, const service& svc, family fam,
                                      bool nonce) noexcept {
@@ -134,28 +115,50 @@ bool section_filler::service_records(const owner& o, const service& svc, family 
   }
   const std::size_t address_length = fam == family::v4 ? 4 : 16;
   const std::uint16_t rrtype = fam == family::v4 ? type::a : type::aaaa;
-  // Each record: owner pointer 2, type 2, class 2, TTL 4, RDLENGTH 2, address. Check before
-  // picking, so that a truncated response counts no answers.
-  if (r_.remaining() < want * (12 + address_length)) {
-    truncate();
-    return true;
-  }
+  const auto& list = svc.backends[static_cast<std::size_t>(fam)];
   std::array<const backend*, max_records_per_response> picked{};
+  std::size_t n = 0;
   // One record per response (the default): a nonce name's A and AAAA name one host, counted
-  // once. With several, the client chooses among them anyway; each query counts its own.
-  family_pairs* pairs = bal_.pairs();
-  const std::size_t n = nonce && want == 1 && pairs != nullptr
-                            ? pick_paired(svc, fam, *pairs, picked[0])
-                            : bal_.pick(snap_, svc, fam, std::span(picked).first(want));
-  if (n == 0) {
-    return false;
+  // once: the other family's query within the window gets the host the first one chose, not
+  // counted again (family_pairs.hpp). With several, the client chooses among them anyway;
+  // each query counts its own.
+  family_pairs* pairs = nonce && want == 1 ? bal_.pairs() : nullptr;
+  std::uint64_t key = 0;
+  std::uint32_t now_ms = 0;
+  bool paired = false;
+  if (pairs != nullptr) {
+    key = pairs->key_of(lower_qname_);
+    now_ms = family_pairs::now_ms();
+    if (const auto twin = pairs->find(key, svc, fam, now_ms)) {
+      picked[0] = &list[*twin];
+      n = 1;
+      paired = true;
+    }
+  }
+  clock::time_point now{};
+  if (!paired) {
+    now = clock::now();
+    n = bal_.pick(snap_, svc, fam, std::span(picked).first(want), now);
+    if (n == 0) {
+      return false;
+    }
   }
   for (std::size_t i = 0; i < n; ++i) {
     const auto address = std::span<const std::uint8_t>(picked[i]->address).first(address_length);
     if (!add(section::answer, o, rrtype, svc.ttl, address)) {
-      truncate();
+      truncate();  // nothing counted: the client retries over TCP and is counted then
       return true;
     }
+  }
+  if (paired) {
+    return true;
+  }
+  // Written, so answered: counted now (a response that did not fit counts nothing).
+  for (std::size_t i = 0; i < n; ++i) {
+    balancer::count(*picked[i], now);
+  }
+  if (pairs != nullptr) {
+    pairs->remember(key, svc, fam, static_cast<std::uint32_t>(picked[0] - list.data()), now_ms);
   }
   return true;
 }

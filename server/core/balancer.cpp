@@ -31,8 +31,8 @@ std::uint32_t random_index(std::uint64_t r, std::size_t n) noexcept {
 /// minimum), keyed by predicted load scaled so that one answer to the largest share is one
 /// unit: backends of equal share then have integer keys (connections + answers), equal loads
 /// are exact ties, and the common steady state (many backends at the same level) costs O(1)
-/// per pick however many backends there are: take a random member of the bag, count it,
-/// drop it one bucket up; when the bag is empty, the lowest bucket becomes the bag.
+/// per pick however many backends there are: take a random member of the bag; once counted,
+/// it goes back one bucket up; when the bag is empty, the lowest bucket becomes the bag.
 /// Keys are what this thread last saw, a lower bound of the truth (loads only grow within a
 /// snapshot; other threads add answers too), so a member is re-read before it is chosen.
 struct balancer::selector {
@@ -62,7 +62,8 @@ struct balancer::selector {
   std::vector<std::uint32_t> next;        ///< list link per position (buckets 0..63)
   std::vector<std::uint32_t> bag;         ///< positions whose key == last
   std::vector<std::uint32_t> below;       ///< positions whose key < last (multi-answer leftovers)
-  std::vector<std::uint32_t> chosen;      ///< multi-answer scratch
+  std::vector<std::uint32_t> chosen;      ///< the last pick's positions, out of the heap
+  std::uint32_t taken = 0;                ///< how many of `chosen` wait for settle()
   std::array<std::uint32_t, 64> heads{};  ///< bucket b: key ^ last has its top bit at b
   std::uint64_t mask = 0;                 ///< bit b set: bucket b is not empty
   std::uint64_t last = 0;                 ///< the key of the bag; never decreases
@@ -248,6 +249,7 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
     const std::size_t n = sel.candidates.size();
     sel.infos.clear();
     sel.keys.clear();
+    sel.taken = 0;
     sel.tie_run = 0;
     sel.cursor = n ? random_index(next_random(), n) : 0;
 
@@ -322,13 +324,21 @@ balancer::selector* balancer::selector_for(const snapshot& snap, const service& 
   }
 }
 
-std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
-                           std::span<const backend*> out) noexcept {
-  return pick(snap, svc, fam, out, clock::now());
+void balancer::settle(const snapshot& snap) noexcept {
+  selector* sel = std::exchange(unsettled_, nullptr);
+  const std::uint32_t taken = std::exchange(sel->taken, 0);
+  if (&snap != seen_ || snap.generation != seen_generation_) return;
+  for (std::uint32_t j = 0; j < taken; ++j) {
+    const std::uint32_t pos = sel->chosen[j];
+    sel->keys[pos] = std::max(sel->keys[pos], sel->actual_key(pos));
+    sel->insert(pos);
+  }
+  if (sel->below.size() > 64) sel->rebuild();  // keep the linear scan short
 }
 
 std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
                            std::span<const backend*> out, clock::time_point now) noexcept {
+  if (unsettled_ != nullptr) settle(snap);
   const auto& all = svc.backends[family_index(fam)];
   if (out.empty() || all.empty()) return 0;
   selector* sel = selector_for(snap, svc, fam, now);
@@ -347,21 +357,16 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
   switch (sel->pol) {
     case policy::least_load:
       if (now >= sel->rescale_at) sel->rescale(now);
-      // k distinct backends in increasing load: take the k lowest out, count them, put them
-      // back with their new loads (one that is still below the others' level waits in
-      // `below`, so that the next response finds it first).
+      // k distinct backends in increasing load: take the k lowest out; the next pick puts
+      // them back with the loads the caller counted meanwhile (settle(); one that is still
+      // below the others' level waits in `below`, so that the next response finds it first).
       for (std::size_t j = 0; j < k; ++j) {
         const std::uint32_t pos = sel->take_settled(*this);
         sel->chosen[j] = pos;
         out[j] = &all[sel->candidates[pos]];
       }
-      for (std::size_t j = 0; j < k; ++j) {
-        const std::uint32_t pos = sel->chosen[j];
-        if (auto* c = sel->infos[pos].counter) c->add(now);
-        sel->keys[pos] = std::max(sel->keys[pos], sel->actual_key(pos));
-        sel->insert(pos);
-      }
-      if (sel->below.size() > 64) sel->rebuild();  // keep the linear scan short
+      sel->taken = static_cast<std::uint32_t>(k);
+      unsettled_ = sel;
       sel->prepare_next(*this);
       break;
     case policy::least_connections: {
@@ -372,7 +377,6 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
       for (std::size_t j = 0; j < k; ++j) {
         const std::size_t at = j < run ? (start + j) % run : j;
         out[j] = &all[sel->candidates[at]];
-        if (auto* c = sel->infos[at].counter) c->add(now);
       }
       break;
     }
@@ -381,9 +385,6 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
         out[j] = &all[sel->candidates[(sel->cursor + j) % n]];
       }
       sel->cursor = static_cast<std::uint32_t>((sel->cursor + 1) % n);
-      for (std::size_t j = 0; j < k; ++j) {
-        if (out[j]->answer_count) out[j]->answer_count->add(now);
-      }
       break;
     case policy::random:
       // A partial Fisher-Yates shuffle of this thread's candidate list: k distinct, uniform.
@@ -391,7 +392,6 @@ std::size_t balancer::pick(const snapshot& snap, const service& svc, family fam,
         const std::size_t r = j + random_index(next_random(), n - j);
         std::swap(sel->candidates[j], sel->candidates[r]);
         out[j] = &all[sel->candidates[j]];
-        if (out[j]->answer_count) out[j]->answer_count->add(now);
       }
       break;
   }

@@ -524,6 +524,28 @@ TEST_CASE("UDP answers over the client's limit are truncated with TC; TCP carrie
   CHECK(small.answer.size() == 3);
 }
 
+TEST_CASE("a backend is counted once its record is written: each of several, none when truncated") {
+  server s;
+  auto answered = [&](std::string_view name) {
+    std::uint64_t sum = 0;
+    for (const auto& svc : s.snap->services) {
+      if (svc.name != name) continue;
+      for (const auto& list : svc.backends) {
+        for (const auto& b : list) sum += b.answer_count->total();
+      }
+    }
+    return sum;
+  };
+  s.ask("multi.example.com", A);
+  CHECK(answered("multi.example.com") == 3);
+  // 48 AAAA records do not fit in 512 octets: TC, nothing written, nothing counted.
+  CHECK(s.ask("many.example.com", AAAA).tc);
+  CHECK(answered("many.example.com") == 0);
+  // Over TCP they fit: 48 counted, each of the 48 backends once.
+  CHECK(s.ask("many.example.com", AAAA, {}, transport::tcp).answer.size() == 48);
+  CHECK(answered("many.example.com") == 48);
+}
+
 TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies included") {
   server s;
   test::query_spec edns;

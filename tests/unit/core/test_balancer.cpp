@@ -1,5 +1,6 @@
 #include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
+#include "tests/unit/core/counted_pick.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,6 +19,7 @@
 
 using namespace std::chrono_literals;
 using namespace loadns::core;
+using loadns::core::testing::pick_counted;
 
 namespace {
 
@@ -75,7 +77,7 @@ std::map<std::int64_t, int> pick_many(balancer& bal, const snapshot& snap, int c
   std::map<std::int64_t, int> got;
   for (int i = 0; i < count; ++i) {
     const backend* out[1];
-    REQUIRE(bal.pick(snap, snap.services[0], family::v4, out, now) == 1);
+    REQUIRE(pick_counted(bal, snap, snap.services[0], family::v4, out, now) == 1);
     ++got[out[0]->id];
     if (order) order->push_back(out[0]->id);
   }
@@ -224,7 +226,7 @@ TEST_CASE("fail open: no serving backend left, every enabled one is used") {
     d.enabled = false;
     auto none = make_snapshot(reg, 2, {d});
     const backend* out[1];
-    CHECK(bal.pick(*none, none->services[0], family::v4, out, t0) == 0);
+    CHECK(pick_counted(bal, *none, none->services[0], family::v4, out, t0) == 0);
   }
 }
 
@@ -233,8 +235,39 @@ TEST_CASE("a family without backends gets no answer") {
   auto snap = make_snapshot(reg, 1, {{1, 0}});
   balancer bal(9);
   const backend* out[2];
-  CHECK(bal.pick(*snap, snap->services[0], family::v6, out, t0) == 0);
-  CHECK(bal.pick(*snap, snap->services[0], family::v4, std::span<const backend*>{}, t0) == 0);
+  CHECK(pick_counted(bal, *snap, snap->services[0], family::v6, out, t0) == 0);
+  CHECK(pick_counted(bal, *snap, snap->services[0], family::v4, std::span<const backend*>{}, t0) ==
+        0);
+}
+
+TEST_CASE("pick() only chooses: what is not counted is chosen again, what is counted moves on") {
+  counter_registry reg;
+  auto snap = make_snapshot(reg, 1, {{1, 10}, {2, 12}, {3, 20}});
+  balancer bal(11);
+  std::array<const backend*, 2> out{};
+  for (int i = 0; i < 5; ++i) {  // responses that did not fit: nothing counted
+    REQUIRE(bal.pick(*snap, snap->services[0], family::v4, out, t0) == 2);
+    CHECK(out[0]->id == 1);
+    CHECK(out[1]->id == 2);
+  }
+  CHECK(reg.get(1)->total() == 0);
+  CHECK(reg.get(2)->total() == 0);
+  // Counted: it moves up.
+  const backend* one[1];
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(bal.pick(*snap, snap->services[0], family::v4, one, t0) == 1);
+    CHECK(one[0]->id == 1);  // at 10, then 11: below backend 2's 12
+    balancer::count(*one[0], t0);
+  }
+  CHECK(reg.get(1)->total() == 2);  // 12 now, like 2
+  std::map<std::int64_t, int> got;
+  for (int i = 0; i < 16; ++i) {
+    REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, one, t0) == 1);
+    ++got[one[0]->id];
+  }
+  CHECK(got[1] == 8);  // 12 + 8 = 20 = 12 + 8: both reach backend 3's level
+  CHECK(got[2] == 8);
+  CHECK(got.count(3) == 0);
 }
 
 TEST_CASE("ties are broken at random") {
@@ -244,7 +277,7 @@ TEST_CASE("ties are broken at random") {
     auto snap = make_snapshot(reg, 1, {{1, 100}, {2, 100}, {3, 100}});
     balancer bal(seed);
     const backend* out[1];
-    REQUIRE(bal.pick(*snap, snap->services[0], family::v4, out, t0) == 1);
+    REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, out, t0) == 1);
     ++first[out[0]->id];
   }
   for (std::int64_t id = 1; id <= 3; ++id) {
@@ -268,19 +301,19 @@ TEST_CASE("answers > 1: distinct backends, lowest load first") {
   auto snap = make_snapshot(reg, 1, {{1, 40}, {2, 10}, {3, 50}, {4, 20}, {5, 30}});
   balancer bal(10);
   std::array<const backend*, 3> out{};
-  REQUIRE(bal.pick(*snap, snap->services[0], family::v4, out, t0) == 3);
+  REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, out, t0) == 3);
   CHECK(out[0]->id == 2);
   CHECK(out[1]->id == 4);
   CHECK(out[2]->id == 5);
   // Each counted once: 11, 21, 31, 40, 50.
-  REQUIRE(bal.pick(*snap, snap->services[0], family::v4, out, t0) == 3);
+  REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, out, t0) == 3);
   CHECK(out[0]->id == 2);
   CHECK(out[1]->id == 4);
   CHECK(out[2]->id == 5);
   CHECK(reg.get(2)->total() == 2);
   // Asking for more than there are: each backend once.
   std::array<const backend*, 8> many{};
-  REQUIRE(bal.pick(*snap, snap->services[0], family::v4, many, t0) == 5);
+  REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, many, t0) == 5);
   std::set<std::int64_t> ids;
   for (std::size_t i = 0; i < 5; ++i) ids.insert(many[i]->id);
   CHECK(ids.size() == 5);
@@ -291,7 +324,7 @@ TEST_CASE("answers > 1: distinct backends, lowest load first") {
     auto other = make_snapshot(reg, 2, {{1, 40}, {2, 10}, {3, 50}, {4, 20}, {5, 30}}, pol);
     for (int round = 0; round < 20; ++round) {
       std::array<const backend*, 4> four{};
-      REQUIRE(bal.pick(*other, other->services[0], family::v4, four, t0) == 4);
+      REQUIRE(pick_counted(bal, *other, other->services[0], family::v4, four, t0) == 4);
       std::set<const backend*> distinct(four.begin(), four.end());
       CHECK(distinct.size() == 4);
       if (pol == policy::least_connections) CHECK(four[0]->id == 2);
@@ -345,8 +378,8 @@ TEST_CASE("least_load agrees with a brute-force scan over random shares and answ
       for (const auto& b : backends) before.push_back(load(b));
       std::array<const backend*, 4> out{};
       const std::size_t want = 1 + rng() % 4;
-      const std::size_t got =
-          bal.pick(*snap, snap->services[0], family::v4, std::span(out).first(want), t0 + 1s);
+      const std::size_t got = pick_counted(bal, *snap, snap->services[0], family::v4,
+                                           std::span(out).first(want), t0 + 1s);
       REQUIRE(got == std::min<std::size_t>(want, backends.size()));
       std::set<const backend*> distinct(out.begin(), out.begin() + static_cast<long>(got));
       REQUIRE(distinct.size() == got);
@@ -429,7 +462,7 @@ TEST_CASE("two threads picking at once keep the total balanced") {
     const auto now = clock::now();  // one time: the report is older than every answer
     for (int i = 0; i < per_thread; ++i) {
       const backend* out[1];
-      if (bal.pick(*snap, snap->services[0], family::v4, out, now) != 1) return;
+      if (pick_counted(bal, *snap, snap->services[0], family::v4, out, now) != 1) return;
     }
   };
   // Reports taken before `now` on the real clock.

@@ -12,6 +12,7 @@
 
 #include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
+#include "tests/unit/core/counted_pick.hpp"
 
 #include <doctest/doctest.h>
 
@@ -25,6 +26,7 @@
 
 using namespace std::chrono_literals;
 using namespace loadns::core;
+using loadns::core::testing::pick_counted;
 
 namespace {
 
@@ -106,7 +108,7 @@ double simulate(const world& w, counting mode) {
       next_poll += w.poll_every;
     }
     const backend* out[1];
-    REQUIRE(bal.pick(*snap, snap->services[0], family::v4, out, now) == 1);
+    REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, out, now) == 1);
     connecting.emplace_back(now + w.connect, static_cast<int>(out[0]->id - 1));
 
     double old_sum = 0;

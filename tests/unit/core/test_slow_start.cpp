@@ -20,9 +20,11 @@
 #include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
 #include "server/core/snapshot_builder.hpp"
+#include "tests/unit/core/counted_pick.hpp"
 
 using namespace std::chrono_literals;
 using namespace loadns::core;
+using loadns::core::testing::pick_counted;
 
 namespace {
 
@@ -69,7 +71,7 @@ std::map<std::int64_t, int> pick_many(balancer& bal, const snapshot& snap, int c
   std::map<std::int64_t, int> got;
   for (int i = 0; i < count; ++i) {
     const backend* out[1];
-    REQUIRE(bal.pick(snap, snap.services[0], family::v4, out, now) == 1);
+    REQUIRE(pick_counted(bal, snap, snap.services[0], family::v4, out, now) == 1);
     ++got[out[0]->id];
   }
   return got;
@@ -79,7 +81,7 @@ std::map<std::int64_t, int> pick_many(balancer& bal, const snapshot& snap, int c
 int first_run_of(balancer& bal, const snapshot& snap, std::int64_t id, clock::time_point now) {
   for (int run = 0; run < 100'000; ++run) {
     const backend* out[1];
-    REQUIRE(bal.pick(snap, snap.services[0], family::v4, out, now) == 1);
+    REQUIRE(pick_counted(bal, snap, snap.services[0], family::v4, out, now) == 1);
     if (out[0]->id != id) return run;
   }
   FAIL("backend " << id << " got every answer");
@@ -436,7 +438,7 @@ trace simulate_newcomer(clock::duration window) {
       next_poll += 1s;
     }
     const backend* chosen[1];
-    REQUIRE(bal.pick(*snap, snap->services[0], family::v4, chosen, now) == 1);
+    REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, chosen, now) == 1);
     connecting.emplace_back(now + 20ms, static_cast<std::size_t>(chosen[0]->id - 1));
 
     const auto c = static_cast<double>(connections[newcomer]);

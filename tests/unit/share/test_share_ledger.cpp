@@ -10,9 +10,11 @@
 
 #include "server/core/backends.hpp"
 #include "server/core/balancer.hpp"
+#include "tests/unit/core/counted_pick.hpp"
 
 using namespace std::chrono_literals;
 using namespace loadns::core;
+using loadns::core::testing::pick_counted;
 
 namespace {
 
@@ -119,7 +121,7 @@ TEST_CASE("balancer: other servers' answers after the report count, earlier ones
   std::array<const backend*, 1> out{};
   // Backend 1 is at 103, backend 2 at 100: the next three answers go to backend 2.
   for (int i = 0; i < 3; ++i) {
-    REQUIRE(bal.pick(*snap, snap->services[0], family::v4, out, now) == 1);
+    REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, out, now) == 1);
     CHECK(out[0]->id == 2);
   }
 }
@@ -131,6 +133,6 @@ TEST_CASE("balancer: without a report every server's answers count (no agent)") 
   reg.get_shared(2)->add(t0, 1);
   balancer bal(7);
   std::array<const backend*, 1> out{};
-  REQUIRE(bal.pick(*snap, snap->services[0], family::v4, out, t0 + 1s) == 1);
+  REQUIRE(pick_counted(bal, *snap, snap->services[0], family::v4, out, t0 + 1s) == 1);
   CHECK(out[0]->id == 3);
 }
