@@ -13,6 +13,17 @@ class fd_guard {
       ::close(fd_);
     }
   }
+  fd_guard(fd_guard&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  fd_guard& operator=(fd_guard&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) {
+        ::close(fd_);
+      }
+      fd_ = other.fd_;
+      other.fd_ = -1;
+    }
+    return *this;
+  }
   fd_guard(const fd_guard&) = delete;
   fd_guard& operator=(const fd_guard&) = delete;
   [[nodiscard]] int get() const noexcept { return fd_; }

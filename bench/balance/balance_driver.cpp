@@ -42,73 +42,28 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "bench/balance/driver_common.hpp"
 #include "client/nonce.hpp"
 #include "client/resolver.hpp"
+#include "common/fd_guard.hpp"
 
 namespace {
 
+using namespace loadns::bench;
+using loadns::fd_guard;
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-struct options {
-  std::string server = "127.0.0.1:5300";
-  std::string service = "api.example.com";
-  std::vector<std::string> backends;
-  std::uint16_t port = 20080;
-  std::vector<int> initial;
+struct options : loadns::bench::driver_options {
   int newcomers = 2000;
   int rate = 200;
-  int sample_ms = 100;
   int tail_ms = 3000;
-  int timeout_s = 120;
   std::string style = "mixed";
   std::string label = "least_load";
-  std::string data_file;
-  std::string ready_file;
-  std::string go_file;
 };
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what);
-}
-
-/// fail() with the reason errno gives.
-[[noreturn]] void fail_errno(const std::string& what) {
-  throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
-}
-
-/// A file descriptor closed on destruction.
-class fd_guard {
- public:
-  explicit fd_guard(int fd) noexcept : fd_(fd) {}
-  fd_guard(fd_guard&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  fd_guard& operator=(fd_guard&& other) noexcept {
-    if (this != &other) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = other.fd_;
-      other.fd_ = -1;
-    }
-    return *this;
-  }
-  fd_guard(const fd_guard&) = delete;
-  fd_guard& operator=(const fd_guard&) = delete;
-  ~fd_guard() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
-
-sockaddr_in make_address(const std::string& ip, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) {
-    fail("not an IPv4 address: " + ip);
-  }
-  return sa;
 }
 
 /// One backend: a listener and the accepted ends of its connections.
@@ -118,34 +73,6 @@ struct backend {
   std::vector<fd_guard> accepted;
   int connected = 0;  ///< connect() calls to it that succeeded
 };
-
-/// Raises RLIMIT_NOFILE so that both ends of every connection fit (two fds per connection).
-void raise_fd_limit(rlim_t wanted) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) fail_errno("getrlimit");
-  if (lim.rlim_cur >= wanted) return;
-  if (lim.rlim_max < wanted) lim.rlim_max = wanted;  // allowed as root (CAP_SYS_RESOURCE)
-  lim.rlim_cur = wanted;
-  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-    fail_errno(
-        fmt::format("cannot raise RLIMIT_NOFILE to {} (run as root or raise ulimit -n)", wanted));
-  }
-}
-
-fd_guard open_listener(const std::string& ip, std::uint16_t port) {
-  fd_guard fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) fail_errno("socket");
-  const int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  const sockaddr_in sa = make_address(ip, port);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-    fail_errno(fmt::format("bind {}:{}", ip, port));
-  }
-  // The kernel caps the backlog at net.core.somaxconn (4096 on current kernels); the driver
-  // accepts between connects, so the queue never holds more than a few hundred.
-  if (::listen(fd.get(), 4096) != 0) fail_errno("listen");
-  return fd;
-}
 
 /// Accepts whatever is queued on every listener (non-blocking).
 void accept_pending(std::vector<backend>& backends) {
@@ -185,12 +112,6 @@ struct sample {
   std::vector<int> counts;
 };
 
-double mean_of(const std::vector<int>& counts) {
-  double sum = 0;
-  for (int c : counts) sum += c;
-  return counts.empty() ? 0.0 : sum / static_cast<double>(counts.size());
-}
-
 int run(const options& opt) {
   const std::size_t n = opt.backends.size();
   if (n == 0) throw std::invalid_argument("no --backends");
@@ -211,7 +132,7 @@ int run(const options& opt) {
   std::vector<backend> backends(n);
   for (std::size_t i = 0; i < n; ++i) {
     backends[i].address = opt.backends[i];
-    backends[i].listener = open_listener(opt.backends[i], opt.port);
+    backends[i].listener = fd_guard(open_listener(opt.backends[i], opt.port));
     backends[i].accepted.reserve(static_cast<std::size_t>(initial[i] + opt.newcomers));
   }
   std::vector<fd_guard> clients;
@@ -349,9 +270,7 @@ int run(const options& opt) {
     }
   }
   const auto final_counts = current_counts();
-  const double mean = mean_of(final_counts);
-  const int max = *std::max_element(final_counts.begin(), final_counts.end());
-  const double max_over_mean = mean > 0 ? max / mean : 0.0;
+  const double spread = max_over_mean(final_counts);
   std::size_t accepted_total = 0;
   for (const auto& b : backends) accepted_total += b.accepted.size();
 
@@ -365,7 +284,7 @@ int run(const options& opt) {
   fmt::print("\n  final connections:    ");
   for (std::size_t i = 0; i < n; ++i) fmt::print(" {}={}", backends[i].address, final_counts[i]);
   fmt::print("\n  max/mean {:.3f}; newcomer {} peak excess over the mean {:+.1f}% at {:.1f} s\n",
-             max_over_mean, backends[newcomer].address, 100 * peak_excess, peak_at);
+             spread, backends[newcomer].address, 100 * peak_excess, peak_at);
   std::string counts_csv;
   for (std::size_t i = 0; i < n; ++i) {
     counts_csv += fmt::format("{}{}", i ? "," : "", final_counts[i]);
@@ -373,7 +292,7 @@ int run(const options& opt) {
   fmt::print(
       "RESULT policy={} final={} max_over_mean={:.4f} newcomer_peak_excess_pct={:.2f} "
       "failed_lookups={} unknown_answers={} failed_connects={} accepted={} expected={}\n",
-      opt.label, counts_csv, max_over_mean, 100 * peak_excess, failed_lookups, unknown_answers,
+      opt.label, counts_csv, spread, 100 * peak_excess, failed_lookups, unknown_answers,
       failed_connects, accepted_total, clients.size());
   std::fflush(stdout);
   const bool complete = failed_lookups == 0 && unknown_answers == 0 && failed_connects == 0 &&
@@ -386,36 +305,20 @@ int run(const options& opt) {
 int main(int argc, char** argv) {
   options opt;
   CLI::App app{"balance_driver: backends and clients for the loadns scale-out benchmark"};
-  app.add_option("--server", opt.server, "loadns server, IP:PORT")->capture_default_str();
-  app.add_option("--service", opt.service, "balanced name")->capture_default_str();
-  app.add_option("--backends", opt.backends, "backend IPv4 addresses (listen on each)")
-      ->delimiter(',')
-      ->required();
-  app.add_option("--port", opt.port, "backend TCP port")->capture_default_str();
-  app.add_option("--initial", opt.initial, "connections each backend holds at the start")
-      ->delimiter(',');
+  add_driver_options(app, opt);
   app.add_option("--newcomers", opt.newcomers, "new connections to open")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_option("--rate", opt.rate, "new connections per second")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  app.add_option("--sample-ms", opt.sample_ms, "sampling period")
-      ->check(CLI::Range(10, 10000))
-      ->capture_default_str();
   app.add_option("--tail-ms", opt.tail_ms, "keep sampling this long after the last newcomer")
       ->check(CLI::Range(0, 600000))
-      ->capture_default_str();
-  app.add_option("--timeout", opt.timeout_s, "give up after this many seconds")
-      ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   app.add_option("--style", opt.style, "nonce style: dash, label or mixed")
       ->check(CLI::IsMember({"dash", "label", "mixed"}))
       ->capture_default_str();
   app.add_option("--label", opt.label, "name of this run (the policy)")->capture_default_str();
-  app.add_option("--data", opt.data_file, "write the samples here");
-  app.add_option("--ready-file", opt.ready_file, "created once the initial connections stand");
-  app.add_option("--go-file", opt.go_file, "start the newcomers once this file exists");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(opt);

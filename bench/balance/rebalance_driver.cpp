@@ -45,47 +45,26 @@
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
+#include "bench/balance/driver_common.hpp"
 #include "client/nonce.hpp"
 #include "client/resolver.hpp"
 
 namespace {
 
+using namespace loadns::bench;
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-struct options {
-  std::string server = "127.0.0.1:5300";
-  std::string service = "api.example.com";
-  std::vector<std::string> backends;
-  std::uint16_t port = 20080;
-  std::vector<int> initial;
+struct options : loadns::bench::driver_options {
+  options() { timeout_s = 300; }
   int seconds = 70;
-  int sample_ms = 100;
-  int timeout_s = 300;
   double target = 1.05;
-  std::string data_file;
-  std::string ready_file;
-  std::string go_file;
   std::string done_file;
 };
 
 volatile std::sig_atomic_t terminated = 0;
 extern "C" void on_sigterm(int) {
   terminated = 1;
-}
-
-[[noreturn]] void fail_errno(const std::string& what) {
-  throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
-}
-
-sockaddr_in make_address(const std::string& ip, std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  if (::inet_pton(AF_INET, ip.c_str(), &sa.sin_addr) != 1) {
-    throw std::runtime_error("not an IPv4 address: " + ip);
-  }
-  return sa;
 }
 
 std::uint16_t port_of(const sockaddr_in& sa) {
@@ -105,16 +84,7 @@ class world {
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_ < 0) fail_errno("epoll_create1");
     for (std::size_t i = 0; i < opt.backends.size(); ++i) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) fail_errno("socket");
-      const int one = 1;
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      const sockaddr_in sa = make_address(opt.backends[i], opt.port);
-      if (::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
-        fail_errno(fmt::format("bind {}:{}", opt.backends[i], opt.port));
-      }
-      if (::listen(fd, 4096) != 0) fail_errno("listen");
-      listeners_.push_back(fd);
+      listeners_.push_back(open_listener(opt.backends[i], opt.port));
     }
   }
   ~world() {
@@ -222,24 +192,6 @@ class world {
   std::map<std::pair<std::size_t, std::uint16_t>, std::size_t> by_port_;  // waiting for accept
   std::map<std::pair<std::size_t, std::uint16_t>, int> unmatched_;        // accepted before paired
 };
-
-void raise_fd_limit(rlim_t wanted) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) fail_errno("getrlimit");
-  if (lim.rlim_cur >= wanted) return;
-  if (lim.rlim_max < wanted) lim.rlim_max = wanted;  // allowed as root (CAP_SYS_RESOURCE)
-  lim.rlim_cur = wanted;
-  if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-    fail_errno(fmt::format("cannot raise RLIMIT_NOFILE to {} (raise ulimit -n)", wanted));
-  }
-}
-
-double max_over_mean(const std::vector<int>& counts) {
-  double sum = 0;
-  for (const int c : counts) sum += c;
-  const double mean = sum / static_cast<double>(counts.size());
-  return mean > 0 ? *std::max_element(counts.begin(), counts.end()) / mean : 0.0;
-}
 
 int run(const options& opt) {
   const std::size_t n = opt.backends.size();
@@ -395,28 +347,12 @@ int run(const options& opt) {
 int main(int argc, char** argv) {
   options opt;
   CLI::App app{"rebalance_driver: backends and reconnecting clients for the rebalance benchmark"};
-  app.add_option("--server", opt.server, "loadns server, IP:PORT")->capture_default_str();
-  app.add_option("--service", opt.service, "balanced name")->capture_default_str();
-  app.add_option("--backends", opt.backends, "backend IPv4 addresses (listen on each)")
-      ->delimiter(',')
-      ->required();
-  app.add_option("--port", opt.port, "backend TCP port")->capture_default_str();
-  app.add_option("--initial", opt.initial, "connections each backend holds at the start")
-      ->delimiter(',');
+  add_driver_options(app, opt);
   app.add_option("--seconds", opt.seconds, "run this long after --go-file appears")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
-  app.add_option("--sample-ms", opt.sample_ms, "sampling period")
-      ->check(CLI::Range(10, 10000))
-      ->capture_default_str();
   app.add_option("--target", opt.target, "max/mean the run reports reaching")
       ->capture_default_str();
-  app.add_option("--timeout", opt.timeout_s, "give up after this many seconds")
-      ->check(CLI::Range(1, 3600))
-      ->capture_default_str();
-  app.add_option("--data", opt.data_file, "write the samples here");
-  app.add_option("--ready-file", opt.ready_file, "created once the initial connections stand");
-  app.add_option("--go-file", opt.go_file, "start once this file exists");
   app.add_option("--done-file", opt.done_file,
                  "created when the run ends; then hold the connections until SIGTERM");
   CLI11_PARSE(app, argc, argv);
