@@ -24,41 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Metrics the dashboard shows before the server exports them, with the work that adds them.
-/// A query that returns no series passes only while a metric it names is listed here and
-/// absent from what Prometheus scraped (with `label`, absent with that label); the moment the
-/// server exports it, its panels must return series like every other. Remove an entry once it
-/// lands (the test says which entries are exported already).
-struct pending_metric {
-  std::string_view name;   ///< a histogram's base name covers its _bucket, _sum and _count
-  std::string_view label;  ///< a matcher the query must also contain, or empty
-  std::string_view work;
-};
-constexpr pending_metric pending[] = {
-    {"loadns_snapshot_from_disk", "", "--state-dir (issue 16)"},
-};
-
-constexpr std::string_view histogram_suffixes[] = {"", "_bucket", "_sum", "_count"};
-
-bool covers(const pending_metric& p, std::string_view metric) {
-  for (const auto suffix : histogram_suffixes) {
-    if (metric.size() == p.name.size() + suffix.size() &&
-        metric.substr(0, p.name.size()) == p.name && metric.substr(p.name.size()) == suffix)
-      return true;
-  }
-  return false;
-}
-
-/// The PromQL selector of every series a pending entry stands for.
-std::string selector(const pending_metric& p) {
-  std::string s = "{__name__=~\"";
-  for (std::size_t i = 0; i < std::size(histogram_suffixes); ++i)
-    s += (i ? "|" : "") + std::string(p.name) + std::string(histogram_suffixes[i]);
-  s += "\"";
-  if (!p.label.empty()) s += "," + std::string(p.label);
-  return s + "}";
-}
-
 const char* const seed_sql = R"sql(
 INSERT INTO loadns.zones (name, mname, rname, nameservers)
 VALUES ('example.com', 'ns1.example.com', 'hostmaster.example.com', ARRAY['ns1.example.com']);
@@ -143,25 +108,19 @@ TEST_CASE("every expression of deploy/grafana/loadns.json returns series from a 
     for (const auto& labels : r.labels) exported.insert(labels.at("__name__"));
   }
   REQUIRE(exported.count("loadns_queries_total") == 1);
-  std::vector<bool> pending_exported;
-  for (const auto& p : pending)
-    pending_exported.push_back(prometheus.query(selector(p)).series > 0);
 
   const auto expand = [&](std::string_view expr) {
     return dashboard::expand(expr, board.variable_names, "10s");
   };
 
-  // Every metric the dashboard names is exported, or listed as pending: a misspelt name
-  // fails here rather than as a panel that stays empty.
+  // Every metric the dashboard names is exported: a misspelt name fails here rather than as
+  // a panel that stays empty.
   {
     std::set<std::string> named;
     for (const auto& e : board.expressions) named.merge(dashboard::metric_names(e.expr));
     for (const auto& v : board.variables) named.merge(dashboard::metric_names(v.selector));
     for (const auto& name : named) {
-      bool listed = false;
-      for (const auto& p : pending) listed = listed || covers(p, name);
-      CHECK_MESSAGE((exported.count(name) == 1 || listed),
-                    name << " is neither exported by loadns-server nor listed as pending");
+      CHECK_MESSAGE(exported.count(name) == 1, name << " is not exported by loadns-server");
     }
   }
 
@@ -178,51 +137,14 @@ TEST_CASE("every expression of deploy/grafana/loadns.json returns series from a 
     }
   }
 
-  // Every panel's query evaluates without error and returns series.
-  {
-    std::vector<std::string> waiting;
-    std::size_t with_series = 0;
-    for (const auto& e : board.expressions) {
-      const std::string query = expand(e.expr);
-      const auto r = prometheus.query(query);
-      INFO("panel '" << e.panel << "' query " << e.ref_id << ": " << query);
-      CHECK_MESSAGE(r.ok, r.error);
-      if (!r.ok) continue;
-      if (r.series > 0) {
-        ++with_series;
-        continue;
-      }
-      std::string why;
-      const auto names = dashboard::metric_names(e.expr);
-      for (std::size_t i = 0; i < std::size(pending); ++i) {
-        const auto& p = pending[i];
-        bool named = false;
-        for (const auto& n : names) named = named || covers(p, n);
-        if (!named || pending_exported[i]) continue;
-        if (!p.label.empty() && e.expr.find(p.label) == std::string::npos) continue;
-        why += std::string(why.empty() ? "" : ", ") + std::string(p.name) +
-               (p.label.empty() ? "" : "{" + std::string(p.label) + "}") + ": " +
-               std::string(p.work);
-      }
-      if (why.empty()) {
-        FAIL_CHECK("no series (the panel would show No data); response: " << r.body);
-      } else {
-        waiting.push_back("'" + e.panel + "' " + e.ref_id + " (" + why + ")");
-      }
-    }
-    std::string list;
-    for (const auto& w : waiting) list += "\n  " + w;
-    MESSAGE(with_series << " of " << board.expressions.size() << " queries returned series; "
-                        << waiting.size() << " wait for metrics not exported yet:" << list);
-    CHECK(with_series + waiting.size() == board.expressions.size());
-  }
-
-  // Pending entries that the server exports already.
-  {
-    std::string landed;
-    for (std::size_t i = 0; i < std::size(pending); ++i)
-      if (pending_exported[i]) landed += "\n  " + selector(pending[i]);
-    if (!landed.empty()) MESSAGE("exported now, remove from the pending list:" << landed);
+  // Every panel's query evaluates without error and returns series (a panel without
+  // series would show "No data").
+  for (const auto& e : board.expressions) {
+    const std::string query = expand(e.expr);
+    const auto r = prometheus.query(query);
+    INFO("panel '" << e.panel << "' query " << e.ref_id << ": " << query);
+    CHECK_MESSAGE(r.ok, r.error);
+    if (r.ok) CHECK_MESSAGE(r.series > 0, "no series; response: " << r.body);
   }
 }
 
