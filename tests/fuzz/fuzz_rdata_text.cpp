@@ -16,6 +16,7 @@
 #include "server/core/snapshot_builder.hpp"
 #include "server/dns/rdata_text.hpp"
 #include "server/dns/types.hpp"
+#include "tests/unit/core/example_source.hpp"
 
 namespace {
 
@@ -64,25 +65,6 @@ void check_wire(std::uint16_t rrtype, const std::vector<std::uint8_t>& rdata) {
   }
 }
 
-core::source one_zone() {
-  core::source s;
-  s.zones.push_back({"example.com",
-                     "ns1.example.com",
-                     "hostmaster.example.com",
-                     1,
-                     3600,
-                     600,
-                     1209600,
-                     60,
-                     3600,
-                     {"ns1.example.com"}});
-  core::service_row api;
-  api.name = "api.example.com";
-  api.zone = "example.com";
-  s.services.push_back(api);
-  return s;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -110,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Through the builder: the row at a plain name, at the service's name and twice over; the
   // snapshot always builds.
-  core::source src = one_zone();
+  core::source src = loadns::test::minimal_source();
   src.records.push_back({"f.example.com", "example.com", type, 60, text, 1});
   src.records.push_back({"f.example.com", "example.com", type, 60, text, 2});
   src.records.push_back({"api.example.com", "example.com", type, 60, text, 3});

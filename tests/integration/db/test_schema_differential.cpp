@@ -21,6 +21,7 @@
 #include "server/db/migrate.hpp"
 #include "server/db/migrations.hpp"
 #include "tests/support/pg_cluster.hpp"
+#include "tests/unit/core/example_source.hpp"
 
 using loadns::test::pg_cluster;
 namespace core = loadns::core;
@@ -53,25 +54,6 @@ std::vector<core::skipped_row> skipped_with(const core::source& base, F add) {
   auto r = core::build_snapshot(src, core::clock::now(), 1, counters);
   REQUIRE(r.snap);
   return r.skipped;
-}
-
-core::source base_source() {
-  core::source s;
-  s.zones.push_back({"example.com",
-                     "ns1.example.com",
-                     "hostmaster.example.com",
-                     1,
-                     3600,
-                     600,
-                     1209600,
-                     60,
-                     3600,
-                     {"ns1.example.com"}});
-  core::service_row api;
-  api.name = "api.example.com";
-  api.zone = "example.com";
-  s.services.push_back(api);
-  return s;
 }
 
 /// TXT data from an alphabet of the characters that matter: quotes, backslashes, digits,
@@ -110,7 +92,7 @@ TEST_CASE("every row the schema accepts builds, and the rows it refuses the buil
       "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
       "INSERT INTO loadns.services (name) VALUES ('api.example.com');");
   pqxx::connection conn(pg.conninfo());
-  const core::source base = base_source();
+  const core::source base = loadns::test::minimal_source();
   std::mt19937 rng(20261205);
   int accepted = 0, refused = 0, mismatched = 0;
   auto count = [&](verdict v) { (v == verdict::accepted ? accepted : refused) += 1; };

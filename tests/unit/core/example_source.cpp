@@ -4,6 +4,25 @@
 
 namespace loadns::test {
 
+core::source minimal_source() {
+  core::source s;
+  s.zones.push_back({"example.com",
+                     "ns1.example.com",
+                     "hostmaster.example.com",
+                     1,
+                     3600,
+                     600,
+                     1209600,
+                     60,
+                     3600,
+                     {"ns1.example.com"}});
+  core::service_row api;
+  api.name = "api.example.com";
+  api.zone = "example.com";
+  s.services.push_back(api);
+  return s;
+}
+
 core::source example_source() {
   core::source s;
   s.zones.push_back({"example.com",

@@ -1,5 +1,6 @@
 #pragma once
-// A hand-made core::source used by the core unit tests and the fuzz target: two zones (one
+// Hand-made core::source values for the core unit tests, the fuzz targets and the schema
+// differential test. The example: two zones (one
 // nested), services with v4/v6 backends in every state, static records of every type, CNAME
 // chains, empty non-terminals. Documentation addresses only.
 
@@ -21,5 +22,10 @@ namespace loadns::test {
 ///   ns1, mail              A (and AAAA for ns1); www CNAME api; alias CNAME www; out CNAME
 ///   www.example.org; dangling CNAME nowhere; loop1 <-> loop2; deep.a.b TXT
 core::source example_source();
+
+/// The smallest source a row under test can be added to: the zone example.com alone (serial 1,
+/// NS ns1.example.com, minimum 60) with the service api.example.com and nothing else, no
+/// backend, no record.
+core::source minimal_source();
 
 }  // namespace loadns::test
