@@ -135,4 +135,27 @@ inline std::string names_of(const std::vector<answer>& answers, const std::strin
   return out;
 }
 
+/// "N of M clients were sent to ADDRESS", and when N > 0 ", the last one X ms after EVENT":
+/// how many answers after t0 still named a backend that failed at t0 (the event).
+inline std::string sent_to(const std::vector<answer>& answers, const std::string& address,
+                           steady::time_point t0, const std::string& event) {
+  int count = 0;
+  steady::time_point last = t0;
+  for (const auto& a : answers) {
+    if (a.address == address) {
+      ++count;
+      last = a.sent;
+    }
+  }
+  std::string out = std::to_string(count) + " of " + std::to_string(answers.size()) +
+                    " clients were sent to " + address;
+  if (count > 0) {
+    out +=
+        ", the last one " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(last - t0).count()) +
+        " ms after " + event;
+  }
+  return out;
+}
+
 }  // namespace loadns::test::agent

@@ -49,18 +49,7 @@ TEST_CASE("a SIGKILLed listener: no answer names its backend from 500 ms after t
   services[0]->kill();
   std::this_thread::sleep_for(3s);
   const auto after = clients.since(killed);
-  int to_dead = 0;
-  steady::time_point last = killed;
-  for (const auto& a : after) {
-    if (a.address == ips[0]) {
-      ++to_dead;
-      last = a.sent;
-    }
-  }
-  const auto last_ms = std::chrono::duration_cast<std::chrono::milliseconds>(last - killed).count();
-  MESSAGE("listener of " << ips[0] << " SIGKILLed: " << to_dead << " of " << after.size()
-                         << " clients in the next 3 s were sent to it, the last one sent "
-                         << last_ms << " ms after the kill");
+  MESSAGE("listener SIGKILLed, in the next 3 s: " << sent_to(after, ips[0], killed, "the kill"));
   CHECK_MESSAGE(clients.since(killed + 500ms).size() >= 40, "too few clients ran");
   int late = 0;
   int unanswered = 0;
@@ -103,19 +92,8 @@ TEST_CASE("an HTTP check answering 503: no answer names the backend from 500 ms 
   services[0]->set_status(503);
   std::this_thread::sleep_for(3s);
   const auto after = clients.since(failed);
-  int to_failed = 0;
-  steady::time_point last = failed;
-  for (const auto& a : after) {
-    if (a.address == ips[0]) {
-      ++to_failed;
-      last = a.sent;
-    }
-  }
-  MESSAGE("HTTP check of "
-          << ips[0] << " answering 503: " << to_failed << " of " << after.size()
-          << " clients in the next 3 s were sent to it, the last one "
-          << std::chrono::duration_cast<std::chrono::milliseconds>(last - failed).count()
-          << " ms after the switch (--fall 2 at 250 ms)");
+  MESSAGE("HTTP check answering 503 (--fall 2 at 250 ms), in the next 3 s: " << sent_to(
+              after, ips[0], failed, "the switch"));
   // --fall 2 checks 250 ms apart: the second failure comes at most 500 ms after the switch.
   int late = 0;
   for (const auto& a : clients.since(failed + 1000ms)) late += a.address == ips[0] ? 1 : 0;
