@@ -1,7 +1,8 @@
 #pragma once
 // The rows a snapshot is built from, as the database holds them. db/ fills these from
 // PostgreSQL; tests build them by hand. Nothing here is validated yet: see snapshot_builder.
-// A new field also goes into the state file (state_file.cpp, with a new state_file_version).
+// A new field also goes into the state file (fields() in state_file.cpp, with a new
+// state_file_version).
 
 #include <chrono>
 #include <cstdint>

@@ -1,8 +1,10 @@
 #include "server/core/state_file.hpp"
 
 #include <bit>
+#include <concepts>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace loadns::core {
 namespace {
@@ -21,90 +23,132 @@ std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 0xcbf29ce484222325
   return h;
 }
 
+// The payload's fields in file order, listed once for every direction: `io` is the writer
+// (the row is const), the reader (the row is filled in) or the sizer (a row's smallest
+// encoding). Each field's type picks its encoding; a vector is a u32 count and its rows.
+template <class R, class T>
+concept row_of = std::same_as<std::remove_const_t<R>, T>;
+
+template <class Io, row_of<zone_row> Z>
+void fields(Io& io, Z& z) {
+  io(z.name, z.mname, z.rname, z.serial, z.refresh, z.retry, z.expire, z.minimum, z.ttl,
+     z.nameservers);
+}
+
+template <class Io, row_of<service_row> S>
+void fields(Io& io, S& s) {
+  io(s.name, s.zone, s.ttl, s.records_per_response, s.accept_nonce, s.policy, s.stale_after,
+     s.min_serving, s.on_empty, s.slow_start);
+}
+
+template <class Io, row_of<backend_row> B>
+void fields(Io& io, B& b) {
+  io(b.id, b.service, b.name, b.address, b.second_address, b.enabled, b.draining, b.capacity,
+     b.weight, b.connections);
+  io.age(b.report_age, /*never_negative=*/true);
+  io(b.agent_healthy, b.agent_check);
+  io.age(b.in_service, /*never_negative=*/false);
+}
+
+template <class Io, row_of<record_row> R>
+void fields(Io& io, R& r) {
+  io(r.name, r.zone, r.type, r.ttl, r.data, r.id);
+}
+
+template <class Io, row_of<source> S>
+void fields(Io& io, S& src) {
+  io(src.zones, src.services, src.backends, src.records);
+}
+
+// The octets of a row's shortest encoding (all strings and vectors empty, all optionals
+// absent), so that the reader refuses a count that the remaining octets cannot hold.
+class sizer {
+ public:
+  template <class... Ts>
+  void operator()(const Ts&... v) {
+    (add(v), ...);
+  }
+  void age(const std::optional<std::chrono::milliseconds>&, bool) { n += 1; }
+
+  std::size_t n = 0;
+
+ private:
+  void add(const std::string&) { n += 4; }
+  void add(std::uint16_t) { n += 4; }
+  void add(std::uint32_t) { n += 4; }
+  void add(std::int64_t) { n += 8; }
+  void add(bool) { n += 1; }
+  void add(double) { n += 8; }
+  void add(std::chrono::milliseconds) { n += 8; }
+  template <class T>
+  void add(const std::optional<T>&) {
+    n += 1;
+  }
+  template <class T>
+  void add(const std::vector<T>&) {
+    n += 4;
+  }
+};
+
+template <class T>
+std::size_t min_size() {
+  if constexpr (std::same_as<T, std::string>) {
+    return 4;
+  } else {
+    const T empty{};
+    sizer s;
+    fields(s, empty);
+    return s.n;
+  }
+}
+
 // Appends fields.
 class writer {
  public:
   writer(std::string& out, std::int64_t now_ms) : out_(out), now_ms_(now_ms) {}
 
-  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void u64(std::uint64_t v) {
-    for (unsigned i = 0; i < 8; ++i) u8(static_cast<std::uint8_t>(v >> (8 * i)));
+  template <class... Ts>
+  void operator()(const Ts&... v) {
+    (put(v), ...);
   }
-  void u32(std::uint32_t v) {
-    for (unsigned i = 0; i < 4; ++i) u8(static_cast<std::uint8_t>(v >> (8 * i)));
-  }
-  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
-  void boolean(bool v) { u8(v ? 1 : 0); }
-  void str(std::string_view s) {
-    u32(static_cast<std::uint32_t>(s.size()));
-    out_.append(s);
-  }
-  void count(std::size_t n) { u32(static_cast<std::uint32_t>(n)); }
   // An age measured at now_ms, stored as the instant it started.
-  void age(std::optional<std::chrono::milliseconds> a) {
-    boolean(a.has_value());
-    if (!a) return;
-    const auto at = now_ms_ - a->count();
-    i64(at);
+  void age(const std::optional<std::chrono::milliseconds>& a, bool /*never_negative*/) {
+    put(a.has_value());
+    if (a) put(std::int64_t{now_ms_ - a->count()});
   }
 
  private:
+  void le(std::uint64_t v, unsigned octets) {
+    for (unsigned i = 0; i < octets; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+  }
+  void put(std::uint8_t v) { le(v, 1); }
+  void put(std::uint32_t v) { le(v, 4); }
+  void put(std::uint64_t v) { le(v, 8); }
+  void put(std::uint16_t v) { put(std::uint32_t{v}); }
+  void put(std::int64_t v) { put(static_cast<std::uint64_t>(v)); }
+  void put(bool v) { put(static_cast<std::uint8_t>(v ? 1 : 0)); }
+  void put(double v) { put(std::bit_cast<std::uint64_t>(v)); }
+  void put(std::chrono::milliseconds v) { put(std::int64_t{v.count()}); }
+  void put(const std::string& s) {
+    put(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+  }
+  template <class T>
+  void put(const std::optional<T>& v) {
+    put(v.has_value());
+    if (v) put(*v);
+  }
+  template <class T>
+  void put(const std::vector<T>& rows) {
+    put(static_cast<std::uint32_t>(rows.size()));
+    for (const auto& r : rows) put(r);
+  }
+  template <class T>
+  requires(!std::is_arithmetic_v<T>) void put(const T& r) { fields(*this, r); }
+
   std::string& out_;
   std::int64_t now_ms_;
 };
-
-void write_payload(writer& w, const source& src) {
-  w.count(src.zones.size());
-  for (const auto& z : src.zones) {
-    w.str(z.name);
-    w.str(z.mname);
-    w.str(z.rname);
-    for (const auto v : {z.serial, z.refresh, z.retry, z.expire, z.minimum, z.ttl}) w.u32(v);
-    w.count(z.nameservers.size());
-    for (const auto& ns : z.nameservers) w.str(ns);
-  }
-  w.count(src.services.size());
-  for (const auto& s : src.services) {
-    w.str(s.name);
-    w.str(s.zone);
-    w.u32(s.ttl);
-    w.u32(s.records_per_response);
-    w.boolean(s.accept_nonce);
-    w.str(s.policy);
-    w.i64(s.stale_after.count());
-    w.i64(s.min_serving);
-    w.str(s.on_empty);
-    w.i64(s.slow_start.count());
-  }
-  w.count(src.backends.size());
-  for (const auto& b : src.backends) {
-    w.i64(b.id);
-    w.str(b.service);
-    w.str(b.name);
-    w.str(b.address);
-    w.str(b.second_address);
-    w.boolean(b.enabled);
-    w.boolean(b.draining);
-    w.boolean(b.capacity.has_value());
-    if (b.capacity) w.i64(*b.capacity);
-    w.u64(std::bit_cast<std::uint64_t>(b.weight));
-    w.i64(b.connections);
-    w.age(b.report_age);
-    w.boolean(b.agent_healthy.has_value());
-    if (b.agent_healthy) w.boolean(*b.agent_healthy);
-    w.str(b.agent_check);
-    w.age(b.in_service);
-  }
-  w.count(src.records.size());
-  for (const auto& r : src.records) {
-    w.str(r.name);
-    w.str(r.zone);
-    w.str(r.type);
-    w.u32(r.ttl);
-    w.str(r.data);
-    w.i64(r.id);
-  }
-}
 
 // A bounds-checked cursor with a sticky error: after the first fault every read yields zero
 // and `error` names the first fault.
@@ -112,48 +156,27 @@ class reader {
  public:
   reader(std::string_view in, std::int64_t now_ms) : in_(in), now_ms_(now_ms) {}
 
-  std::uint8_t u8() {
-    return fail_if(in_.empty(), "truncated") ? 0 : static_cast<unsigned char>(take(1)[0]);
+  template <class... Ts>
+  void operator()(Ts&... v) {
+    (get(v), ...);
   }
-  std::uint32_t u32() {
-    if (fail_if(in_.size() < 4, "truncated")) return 0;
-    std::uint32_t v = 0;
-    const auto b = take(4);
-    for (unsigned i = 0; i < 4; ++i)
-      v |= std::uint32_t{static_cast<unsigned char>(b[i])} << (8 * i);
-    return v;
+  void age(std::optional<std::chrono::milliseconds>& a, bool never_negative) {
+    if (!boolean()) return;
+    const auto at = i64();
+    std::int64_t ms = 0;
+    if (__builtin_sub_overflow(now_ms_, at, &ms)) ms = at < 0 ? max_ms : -max_ms;
+    if (never_negative && ms < 0) ms = 0;
+    a = std::chrono::milliseconds(ms);
   }
-  std::uint64_t u64() {
-    if (fail_if(in_.size() < 8, "truncated")) return 0;
-    std::uint64_t v = 0;
-    const auto b = take(8);
-    for (unsigned i = 0; i < 8; ++i)
-      v |= std::uint64_t{static_cast<unsigned char>(b[i])} << (8 * i);
-    return v;
-  }
+
+  std::uint8_t u8() { return static_cast<std::uint8_t>(le(1)); }
+  std::uint32_t u32() { return static_cast<std::uint32_t>(le(4)); }
+  std::uint64_t u64() { return le(8); }
   std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
   bool boolean() {
     const auto v = u8();
     fail_if(v > 1, "a boolean is neither 0 nor 1");
     return v == 1;
-  }
-  std::string str() {
-    const auto n = u32();
-    if (fail_if(n > in_.size(), "a string runs past the end")) return {};
-    return std::string(take(n));
-  }
-  // A row count; each row takes at least `min_row` octets, so a huge count fails here.
-  std::size_t count(std::size_t min_row) {
-    const auto n = u32();
-    return fail_if(n > in_.size() / min_row, "a row count runs past the end") ? 0 : n;
-  }
-  std::optional<std::chrono::milliseconds> age(bool never_negative) {
-    if (!boolean()) return std::nullopt;
-    const auto at = i64();
-    std::int64_t ms = 0;
-    if (__builtin_sub_overflow(now_ms_, at, &ms)) ms = at < 0 ? max_ms : -max_ms;
-    if (never_negative && ms < 0) ms = 0;
-    return std::chrono::milliseconds(ms);
   }
 
   bool fail_if(bool bad, const char* why) {
@@ -168,6 +191,43 @@ class reader {
   std::string error;
 
  private:
+  void get(std::uint32_t& v) { v = u32(); }
+  void get(std::uint16_t& v) {
+    const auto wide = u32();
+    fail_if(wide > 0xFFFF, "a 16-bit field out of range");
+    v = static_cast<std::uint16_t>(wide);
+  }
+  void get(std::int64_t& v) { v = i64(); }
+  void get(bool& v) { v = boolean(); }
+  void get(double& v) { v = std::bit_cast<double>(u64()); }
+  void get(std::chrono::milliseconds& v) { v = std::chrono::milliseconds(i64()); }
+  void get(std::string& s) {
+    const auto n = u32();
+    if (fail_if(n > in_.size(), "a string runs past the end")) return;
+    s = std::string(take(n));
+  }
+  template <class T>
+  void get(std::optional<T>& v) {
+    if (boolean()) get(v.emplace());
+  }
+  // A row count; each row takes at least min_size<T>() octets, so a huge count fails here.
+  template <class T>
+  void get(std::vector<T>& rows) {
+    const auto n = u32();
+    rows.resize(fail_if(n > in_.size() / min_size<T>(), "a row count runs past the end") ? 0 : n);
+    for (auto& r : rows) get(r);
+  }
+  template <class T>
+  requires(!std::is_arithmetic_v<T>) void get(T& r) { fields(*this, r); }
+
+  std::uint64_t le(unsigned octets) {
+    if (fail_if(in_.size() < octets, "truncated")) return 0;
+    std::uint64_t v = 0;
+    const auto b = take(octets);
+    for (unsigned i = 0; i < octets; ++i)
+      v |= std::uint64_t{static_cast<unsigned char>(b[i])} << (8 * i);
+    return v;
+  }
   std::string_view take(std::size_t n) {
     const auto out = in_.substr(0, n);
     in_.remove_prefix(n);
@@ -177,75 +237,20 @@ class reader {
   std::int64_t now_ms_;
 };
 
-void read_payload(reader& r, source& src) {
-  src.zones.resize(r.count(4 * 3 + 4 * 6 + 4));
-  for (auto& z : src.zones) {
-    z.name = r.str();
-    z.mname = r.str();
-    z.rname = r.str();
-    for (auto* v : {&z.serial, &z.refresh, &z.retry, &z.expire, &z.minimum, &z.ttl}) *v = r.u32();
-    z.nameservers.resize(r.count(4));
-    for (auto& ns : z.nameservers) ns = r.str();
-  }
-  src.services.resize(r.count(4 * 2 + 4 + 4 + 1 + 4 + 8 + 8 + 4 + 8));
-  for (auto& s : src.services) {
-    s.name = r.str();
-    s.zone = r.str();
-    s.ttl = r.u32();
-    const auto answers = r.u32();
-    r.fail_if(answers > 0xFFFF, "services.answers out of range");
-    s.records_per_response = static_cast<std::uint16_t>(answers);
-    s.accept_nonce = r.boolean();
-    s.policy = r.str();
-    s.stale_after = std::chrono::milliseconds(r.i64());
-    s.min_serving = r.i64();
-    s.on_empty = r.str();
-    s.slow_start = std::chrono::milliseconds(r.i64());
-  }
-  src.backends.resize(r.count(8 + 4 * 4 + 3 + 8 + 8 + 1 + 1 + 4 + 1));
-  for (auto& b : src.backends) {
-    b.id = r.i64();
-    b.service = r.str();
-    b.name = r.str();
-    b.address = r.str();
-    b.second_address = r.str();
-    b.enabled = r.boolean();
-    b.draining = r.boolean();
-    if (r.boolean()) b.capacity = r.i64();
-    b.weight = std::bit_cast<double>(r.u64());
-    b.connections = r.i64();
-    b.report_age = r.age(true);
-    if (r.boolean()) b.agent_healthy = r.boolean();
-    b.agent_check = r.str();
-    b.in_service = r.age(false);
-  }
-  src.records.resize(r.count(4 * 4 + 4 + 8));
-  for (auto& rec : src.records) {
-    rec.name = r.str();
-    rec.zone = r.str();
-    rec.type = r.str();
-    rec.ttl = r.u32();
-    rec.data = r.str();
-    rec.id = r.i64();
-  }
-}
-
 }  // namespace
 
 std::string encode_state(const source& src, std::int64_t saved_at_ms) {
   std::string payload;
   writer p(payload, saved_at_ms);
-  p.i64(saved_at_ms);
-  write_payload(p, src);
+  p(saved_at_ms, src);
 
   std::string out;
   out.reserve(header_size + payload.size() + checksum_size);
   out.append(magic);
   writer w(out, saved_at_ms);
-  w.u32(state_file_version);
-  w.u64(payload.size());
+  w(state_file_version, std::uint64_t{payload.size()});
   out.append(payload);
-  w.u64(fnv1a(out));
+  w(fnv1a(out));
   return out;
 }
 
@@ -306,9 +311,8 @@ decoded_state decode_state(std::string_view bytes, std::int64_t now_ms) {
     return out;
   }
   reader r(bytes.substr(header_size, length), now_ms);
-  out.saved_at_ms = r.i64();
   source src;
-  read_payload(r, src);
+  r(out.saved_at_ms, src);
   if (r.error.empty() && !r.at_end()) r.error = "octets after the last record";
   if (!r.error.empty()) {
     out.error = "malformed payload: " + r.error;
