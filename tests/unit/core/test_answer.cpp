@@ -2,9 +2,6 @@
 #include "server/core/answer.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,37 +9,9 @@
 #include <doctest/doctest.h>
 
 #include "server/core/snapshot_builder.hpp"
+#include "tests/support/allocation_counter.hpp"
 #include "tests/unit/core/example_source.hpp"
 #include "tests/unit/dns/packet.hpp"
-
-// Counts heap allocations, to prove the per-packet path makes none.
-namespace {
-std::atomic<std::size_t> allocations{0};
-}  // namespace
-// GCC pairs the inline free() below with the replaced new and warns (a false positive).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-// The nothrow forms too (std::stable_sort's temporary buffer uses them): left to the
-// sanitizer's allocator, their memory would reach the free() above (alloc-dealloc-mismatch).
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
 
 using namespace loadns;
 using bytes = std::vector<std::uint8_t>;
@@ -580,7 +549,7 @@ TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies i
   with_cookie.options[0].second.assign(s.out.begin() + static_cast<std::ptrdiff_t>(s.length) - 24,
                                        s.out.begin() + static_cast<std::ptrdiff_t>(s.length));
   const bytes valid_query = test::make_query("api.example.com", with_cookie);
-  const std::size_t before = allocations.load();
+  const std::size_t before = loadns::test::allocations();
   for (int i = 0; i < 100; ++i) {
     for (const auto& q : queries) {
       s.raw(q);
@@ -591,7 +560,7 @@ TEST_CASE("the per-packet path allocates nothing, cookies and truncated copies i
     CHECK(s.info.cookie == guard::cookie_verdict::valid);
     core::truncate_to_question(s.out, s.length, s.info);
   }
-  CHECK(allocations.load() == before);
+  CHECK(loadns::test::allocations() == before);
 }
 
 TEST_CASE("UDP and TCP share one ladder: the same bytes whenever nothing is truncated") {
@@ -702,12 +671,12 @@ TEST_CASE("on_empty answers allocate nothing either") {
   server panic(too_few(3, "fail_open"));
   const bytes q = test::make_query("api.example.com");
   for (server* s : {&nodata, &servfail, &panic}) s->raw(q);  // warm up
-  const std::size_t before = allocations.load();
+  const std::size_t before = loadns::test::allocations();
   for (int i = 0; i < 100; ++i) {
     for (server* s : {&nodata, &servfail, &panic}) {
       s->raw(q);
       s->raw(q, transport::tcp);
     }
   }
-  CHECK(allocations.load() == before);
+  CHECK(loadns::test::allocations() == before);
 }

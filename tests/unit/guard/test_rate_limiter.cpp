@@ -4,8 +4,6 @@
 
 #include <array>
 #include <atomic>
-#include <cstdlib>
-#include <new>
 #include <random>
 #include <string>
 #include <thread>
@@ -13,34 +11,7 @@
 
 #include "server/guard/server_cookie.hpp"
 #include "server/guard/source_counter.hpp"
-
-// Counts heap allocations, to prove the per-packet calls make none.
-namespace {
-std::atomic<std::size_t> allocations{0};
-}  // namespace
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-// The nothrow forms too (std::stable_sort's temporary buffer uses them): left to the
-// sanitizer's allocator, their memory would reach the free() above (alloc-dealloc-mismatch).
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
+#include "tests/support/allocation_counter.hpp"
 
 using namespace loadns::guard;
 
@@ -174,14 +145,14 @@ TEST_CASE("the per-packet calls allocate nothing: rate limiting and cookie check
   std::array<std::uint8_t, 24> reply{};
   std::array<std::uint8_t, 24> option{1, 2, 3, 4, 5, 6, 7, 8};
   slip_counter slip(2);
-  const std::size_t before = allocations.load();
+  const std::size_t before = loadns::test::allocations();
   for (int i = 0; i < 1000; ++i) {
     if (!rl.allow(a, response_class{0, www}, static_cast<std::uint64_t>(i))) slip.slip();
     check_cookie(keys, std::span(option).first(8), a, 1559731985, reply);
     check_cookie(keys, option, a, 1559731985, reply);
     std::copy(reply.begin(), reply.end(), option.begin());
   }
-  CHECK(allocations.load() == before);
+  CHECK(loadns::test::allocations() == before);
 }
 
 TEST_CASE("connections per source network: capped per /24, released, other networks apart") {
