@@ -5,7 +5,7 @@
 #include <unordered_map>
 
 #include "server/core/backends.hpp"
-#include "server/core/slow_start.hpp"
+#include "server/core/row_checks.hpp"
 #include "server/dns/name.hpp"
 #include "server/dns/rdata_text.hpp"
 #include "server/dns/types.hpp"
@@ -21,59 +21,6 @@ bool to_wire(std::string_view text, wire_name& out) {
 
 std::string_view as_key(const wire_name& w) {
   return {reinterpret_cast<const char*>(w.data()), w.size()};  // NOLINT: octets as chars
-}
-
-void put32(std::vector<std::uint8_t>& v, std::uint32_t x) {
-  for (int shift = 24; shift >= 0; shift -= 8) v.push_back(static_cast<std::uint8_t>(x >> shift));
-}
-
-// RFC 2181 8: a TTL is 0..2^31-1; larger values are read as 0 by receivers, so cap them.
-std::uint32_t ttl(std::uint32_t t) {
-  return std::min<std::uint32_t>(t, 0x7FFFFFFF);
-}
-
-// Appended rather than built with operator+: g++ 12 at -O3 reports a false -Wrestrict in the
-// inlined std::string operator+(const char*, string&&) (GCC bug 105329).
-std::string quoted(std::string_view s) {
-  std::string q;
-  q.reserve(s.size() + 2);
-  q += '\'';
-  q += s;
-  q += '\'';
-  return q;
-}
-
-// A record row for messages: its id (when it has one), name, type and data (long data cut).
-std::string record_label(const record_row& row) {
-  std::string label = "record ";
-  if (row.id != 0) {
-    label += std::to_string(row.id);
-    label += ' ';
-  }
-  label += quoted(row.name);
-  label += ' ';
-  label += row.type;
-  label += ' ';
-  if (row.data.size() > 80) {
-    std::string cut = row.data.substr(0, 80);
-    cut += "...";
-    label += quoted(cut);
-  } else {
-    label += quoted(row.data);
-  }
-  return label;
-}
-
-/// `text` as the value of an enum whose words are `names`, in the enum's order; false when it
-/// is none of them.
-template <typename E, std::size_t N>
-bool parse_word(std::string_view text, const std::array<std::string_view, N>& names, E& out) {
-  const auto it = std::find(names.begin(), names.end(), text);
-  if (it == names.end()) {
-    return false;
-  }
-  out = static_cast<E>(it - names.begin());
-  return true;
 }
 
 class builder {
@@ -167,35 +114,9 @@ class builder {
       if (!zone_by_name_.emplace(std::string(as_key(z.wire)), snap_->zones.zones().size()).second) {
         return fail(what + ": duplicate zone");
       }
-      wire_name mname, rname;
-      if (!to_wire(row.mname, mname)) {
-        return fail(what + ": invalid mname " + quoted(row.mname));
+      if (auto why = zone_records(row, z); !why.empty()) {
+        return fail(what + ": " + why);
       }
-      if (!to_wire(row.rname, rname)) {
-        return fail(what + ": invalid rname " + quoted(row.rname));
-      }
-      if (row.nameservers.empty()) {
-        return fail(what + ": no nameservers (NS records)");
-      }
-      z.soa.type = dns::type::soa;
-      z.soa.ttl = ttl(row.ttl);
-      auto& soa = z.soa.rdata.emplace_back(mname);
-      soa.insert(soa.end(), rname.begin(), rname.end());
-      for (auto v : {row.serial, row.refresh, row.retry, row.expire, row.minimum}) {
-        put32(soa, v);
-      }
-      z.ns.type = dns::type::ns;
-      z.ns.ttl = ttl(row.ttl);
-      for (const auto& ns : row.nameservers) {
-        wire_name w;
-        if (!to_wire(ns, w)) {
-          return fail(what + ": invalid nameserver " + quoted(ns));
-        }
-        if (std::find(z.ns.rdata.begin(), z.ns.rdata.end(), w) == z.ns.rdata.end()) {
-          z.ns.rdata.push_back(std::move(w));
-        }
-      }
-      z.negative_ttl = ttl(std::min(row.ttl, row.minimum));
       const wire_name apex = z.wire;
       const std::uint32_t index = snap_->zones.add_zone(std::move(z));
       bool created = false;
@@ -235,39 +156,10 @@ class builder {
       }
       service svc;
       svc.name = dns::to_text(w);
-      svc.ttl = ttl(row.ttl);
-      if (row.records_per_response == 0) {
-        skip_row("answers must be at least 1");
+      if (auto why = service_settings(row, svc); !why.empty()) {
+        skip_row(std::move(why));
         continue;
       }
-      svc.records_per_response = row.records_per_response;
-      svc.accept_nonce = row.accept_nonce;
-      const std::string_view pol =
-          row.policy.empty() ? policy_names[0] : std::string_view(row.policy);
-      if (!parse_word(pol, policy_names, svc.pol)) {
-        skip_row("unknown policy " + quoted(row.policy));
-        continue;
-      }
-      if (row.stale_after.count() <= 0 || row.stale_after > max_interval) {
-        skip_row("stale_after must be 1 ms to 100 years (it is " +
-                 std::to_string(row.stale_after.count()) + " ms)");
-        continue;
-      }
-      svc.stale_after = row.stale_after;
-      if (row.min_serving < 0 || row.min_serving > 0xFFFFFFFF) {
-        skip_row("min_serving out of range");
-        continue;
-      }
-      svc.min_serving = static_cast<std::uint32_t>(row.min_serving);
-      if (!parse_word(row.on_empty, on_empty_action_names, svc.on_empty)) {
-        skip_row("unknown on_empty " + quoted(row.on_empty));
-        continue;
-      }
-      if (row.slow_start.count() < 0) {
-        skip_row("slow_start must not be negative");
-        continue;
-      }
-      svc.slow_start = std::min(row.slow_start, slow_start_horizon);
       svc.index = snap_->services.size();
       if (!service_by_name_.emplace(std::string(as_key(w)), svc.index).second) {
         skip_row("duplicate service");
@@ -279,30 +171,6 @@ class builder {
           .services.push_back(static_cast<std::uint32_t>(svc.index));
       snap_->services.push_back(std::move(svc));
     }
-  }
-
-  // Why a record of `rrtype` with `rdata` cannot join the name's node as it stands, or empty.
-  // The rows met first (lower ids) stay: a row that conflicts with them is the one left out.
-  std::string conflict(const name_node& n, std::uint16_t rrtype,
-                       const std::vector<std::uint8_t>& rdata) const {
-    const rrset* cname = n.find(dns::type::cname);
-    if (rrtype == dns::type::cname) {
-      if (cname != nullptr) {
-        return cname->rdata.front() == rdata ? std::string{}
-                                             : "a name has at most one CNAME (RFC 2181 10.1)";
-      }
-      if (!n.rrsets.empty() || n.apex || n.service != no_service) {
-        return "a CNAME cannot coexist with other data (RFC 1034 3.6.2)";
-      }
-      return {};
-    }
-    if (cname != nullptr) {
-      return "the name has a CNAME, which cannot coexist with other data (RFC 1034 3.6.2)";
-    }
-    if (n.service != no_service && (rrtype == dns::type::a || rrtype == dns::type::aaaa)) {
-      return "the name is a service";
-    }
-    return {};
   }
 
   void records() {
@@ -334,7 +202,7 @@ class builder {
       key += static_cast<char>(rrtype & 0xFF);
       std::size_t& octets = rrset_octets_[key];
       if (const name_node* existing = snap_->zones.find(w)) {
-        if (auto problem = conflict(*existing, rrtype, rdata); !problem.empty()) {
+        if (auto problem = record_conflict(*existing, rrtype, rdata); !problem.empty()) {
           skip_row(std::move(problem));
           continue;
         }
@@ -355,11 +223,11 @@ class builder {
       auto it = std::find_if(n.rrsets.begin(), n.rrsets.end(),
                              [&](const rrset& s) { return s.type == rrtype; });
       if (it == n.rrsets.end()) {
-        n.rrsets.push_back(rrset{rrtype, ttl(row.ttl), {}, {}});
+        n.rrsets.push_back(rrset{rrtype, capped_ttl(row.ttl), {}, {}});
         it = n.rrsets.end() - 1;
       }
       // RFC 2181 5.2: one TTL per RRset (the lowest wins).
-      it->ttl = std::min(it->ttl, ttl(row.ttl));
+      it->ttl = std::min(it->ttl, capped_ttl(row.ttl));
       it->rdata.push_back(std::move(rdata));
     }
   }

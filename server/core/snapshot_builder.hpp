@@ -1,8 +1,8 @@
 #pragma once
-// Turns the rows of one poll (core::source) into an immutable snapshot: validates every row,
-// renders record data to wire form (dns/rdata_text.hpp), finds each name's zone, adds the
-// empty non-terminals, and adds the backends with their states, candidates and answer
-// counters (backends.hpp).
+// Turns the rows of one poll (core::source) into an immutable snapshot: validates every row
+// (row_checks.hpp), renders record data to wire form (dns/rdata_text.hpp), finds each name's
+// zone, adds the empty non-terminals, and adds the backends with their states, candidates and
+// answer counters (backends.hpp).
 // A row the server cannot use (a service, backend or record) is left out with the reason, and
 // the rest builds: one bad row never holds back the others' changes. A bad zone row fails the
 // whole build (leaving the zone out would withdraw all its names), so the server keeps its
