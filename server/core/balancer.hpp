@@ -11,7 +11,7 @@
 // first sees a new snapshot. pick() takes no lock, allocates nothing, throws nothing, and
 // does not scan the backends: least_load keeps a monotone priority queue (a radix heap whose
 // minimum level is a bag picked from at random), O(1) per pick while loads are level and
-// amortised O(log of the load spread) otherwise; see balancer.cpp.
+// amortised O(log of the load spread) otherwise; see balancer_selector.hpp.
 
 #include <cstddef>
 #include <cstdint>
