@@ -48,11 +48,13 @@ server_options options_for(const pg_cluster& pg) {
   return o;
 }
 
-environment::environment() {
+seeded_cluster::seeded_cluster(const char* seed) {
   pg.create_loadns_database();
-  pg.psql(seed_sql);
-  server = std::make_unique<server_process>(options_for(pg));
+  pg.psql(seed);
 }
+
+environment::environment(const char* seed)
+    : seeded_cluster(seed), server(std::make_unique<server_process>(options_for(pg))) {}
 
 environment& environment::shared() {
   static environment env;

@@ -20,15 +20,24 @@ extern const char* const seed_sql;
 /// Server options for `pg` with the binary this test was built against.
 server_options options_for(const pg_cluster& pg);
 
-/// A seeded cluster and a running server on it.
-struct environment {
+/// A private cluster with the loadns database, migrated and seeded by `seed` (plain SQL, as an
+/// operator would), and no server yet: for cases that start servers of their own.
+struct seeded_cluster {
   pg_cluster pg;
+
+  explicit seeded_cluster(const char* seed = seed_sql);
+};
+
+/// A seeded cluster and a running server on it.
+struct environment : seeded_cluster {
   std::unique_ptr<server_process> server;
 
-  /// Creates and migrates the database, runs seed_sql, starts the server with `options_for`.
-  environment();
+  /// Seeds the cluster with `seed`, then starts the server with `options_for`.
+  explicit environment(const char* seed = seed_sql);
 
-  /// The process-wide instance, created on first use.
+  std::uint16_t port() const { return server->port(); }
+
+  /// The process-wide instance on seed_sql, created on first use.
   static environment& shared();
 };
 

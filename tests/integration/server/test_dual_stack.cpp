@@ -27,10 +27,9 @@ namespace {
 using namespace std::chrono_literals;
 using loadns::test::eventually;
 using loadns::test::http_get;
-using loadns::test::pg_cluster;
 using loadns::test::server_process;
 using loadns::test::transport;
-using loadns::test::e2e::options_for;
+using loadns::test::e2e::environment;
 
 constexpr std::size_t hosts = 4;
 constexpr int clients = 200;  // per kind of client; a multiple of `hosts`
@@ -57,19 +56,8 @@ INSERT INTO loadns.backends (service, name, address)
 VALUES ('old.example.com', 'o2', '2001:db8::6f');
 )sql";
 
-struct world {
-  pg_cluster pg;
-  std::unique_ptr<server_process> server;
-  world() {
-    pg.create_loadns_database();
-    pg.psql(seed);
-    server = std::make_unique<server_process>(options_for(pg));
-  }
-  std::uint16_t port() const { return server->port(); }
-};
-
-world& shared() {
-  static world w;
+environment& shared() {
+  static environment w(seed);
   return w;
 }
 

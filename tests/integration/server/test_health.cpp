@@ -30,7 +30,7 @@ using loadns::test::http_get;
 using loadns::test::pg_cluster;
 using loadns::test::server_process;
 using loadns::test::transport;
-using loadns::test::e2e::options_for;
+using loadns::test::e2e::environment;
 using wall = std::chrono::system_clock;
 
 // example.com: SOA TTL 3600 and MINIMUM 300, so the negative TTL is 300 (RFC 2308 3).
@@ -50,19 +50,8 @@ VALUES ('panic.example.com', 'p1', '192.0.2.81'), ('panic.example.com', 'p2', '1
        ('panic.example.com', 'p3', '192.0.2.83');
 )sql";
 
-struct world {
-  pg_cluster pg;
-  std::unique_ptr<server_process> server;
-  world() {
-    pg.create_loadns_database();
-    pg.psql(seed);
-    server = std::make_unique<server_process>(options_for(pg));
-  }
-  std::uint16_t port() const { return server->port(); }
-};
-
-world& shared() {
-  static world w;
+environment& shared() {
+  static environment w(seed);
   return w;
 }
 

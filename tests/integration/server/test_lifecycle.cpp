@@ -16,7 +16,6 @@ using loadns::test::both_transports;
 using loadns::test::dig;
 using loadns::test::free_port;
 using loadns::test::http_get;
-using loadns::test::pg_cluster;
 using loadns::test::run_command;
 using loadns::test::server_binary;
 using loadns::test::server_options;
@@ -24,21 +23,12 @@ using loadns::test::server_process;
 using loadns::test::to_string;
 using loadns::test::transport;
 using loadns::test::e2e::options_for;
-using loadns::test::e2e::seed_sql;
+using loadns::test::e2e::seeded_cluster;
 using steady = std::chrono::steady_clock;
 
 std::string binary() {
   return server_binary(LOADNS_SERVER_BINARY);
 }
-
-/// A seeded database on a cluster of its own.
-struct seeded_cluster {
-  pg_cluster pg;
-  seeded_cluster() {
-    pg.create_loadns_database();
-    pg.psql(seed_sql);
-  }
-};
 
 }  // namespace
 

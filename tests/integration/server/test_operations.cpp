@@ -20,10 +20,9 @@ using namespace std::chrono_literals;
 using loadns::test::dig;
 using loadns::test::eventually;
 using loadns::test::http_get;
-using loadns::test::pg_cluster;
 using loadns::test::server_process;
 using loadns::test::transport;
-using loadns::test::e2e::options_for;
+using loadns::test::e2e::environment;
 using steady = std::chrono::steady_clock;
 
 const char* const seed = R"sql(
@@ -36,19 +35,8 @@ VALUES ('ops.example.org', 'o1', '192.0.2.61'), ('ops.example.org', 'o2', '192.0
        ('ops.example.org', 'o3', '192.0.2.63');
 )sql";
 
-struct world {
-  pg_cluster pg;
-  std::unique_ptr<server_process> server;
-  world() {
-    pg.create_loadns_database();
-    pg.psql(seed);
-    server = std::make_unique<server_process>(options_for(pg));
-  }
-  std::uint16_t port() const { return server->port(); }
-};
-
-world& shared() {
-  static world w;
+environment& shared() {
+  static environment w(seed);
   return w;
 }
 
@@ -210,7 +198,7 @@ TEST_CASE("no serving backend: answers fail open to the enabled ones, and are co
 }
 
 TEST_CASE("/metrics: exact series after a known sequence of queries to a fresh server") {
-  world w;  // its own server: every series below starts at zero
+  environment w(seed);  // its own server: every series below starts at zero
   constexpr int udp_a = 30, tcp_nx = 5, udp_aaaa = 4, tcp_a = 2;
   // Fresh nonce names over raw UDP, one at a time: each is answered before the next is sent.
   for (int i = 0; i < udp_a; ++i) REQUIRE(!ask_address(w.port()).empty());

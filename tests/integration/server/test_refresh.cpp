@@ -19,11 +19,12 @@ using loadns::test::make_query;
 using loadns::test::parse_header;
 using loadns::test::pg_cluster;
 using loadns::test::query_spec;
+using loadns::test::server_options;
 using loadns::test::server_process;
 using loadns::test::udp_exchange;
 using loadns::test::e2e::environment;
 using loadns::test::e2e::options_for;
-using loadns::test::e2e::seed_sql;
+using loadns::test::e2e::seeded_cluster;
 using steady = std::chrono::steady_clock;
 namespace rcode = loadns::test::rcode;
 
@@ -77,6 +78,28 @@ std::chrono::milliseconds wait_for(std::uint16_t port, const std::string& name, 
   return delay;
 }
 
+/// SQL adding service `name` with one backend.
+std::string service_with_backend(std::string_view name, std::string_view backend,
+                                 std::string_view address) {
+  return "INSERT INTO loadns.services (name) VALUES ('" + std::string(name) +
+         "');"
+         "INSERT INTO loadns.backends (service, name, address) VALUES ('" +
+         std::string(name) + "', '" + std::string(backend) + "', '" + std::string(address) + "');";
+}
+
+/// A seeded cluster and a server of their own, the server polling every 60 s: within a case,
+/// only a NOTIFY or a signal makes it read the database again.
+struct own_server {
+  seeded_cluster db;
+  server_process server{slow_polling(db.pg)};
+
+  static server_options slow_polling(const pg_cluster& pg) {
+    auto options = options_for(pg);
+    options.poll_interval = "60s";
+    return options;
+  }
+};
+
 /// Runs `sql` and returns when it is committed (psql has returned): delays count from here.
 steady::time_point commit(const pg_cluster& pg, std::string_view sql,
                           std::string_view user = "postgres") {
@@ -95,10 +118,7 @@ TEST_CASE("a service inserted by SQL is served within one poll interval, and del
   const std::string name = "late.example.com";
   REQUIRE(ask(port, name) == observed{rcode::nxdomain, 0});
 
-  auto t0 = commit(env.pg,
-                   "INSERT INTO loadns.services (name) VALUES ('late.example.com');"
-                   "INSERT INTO loadns.backends (service, name, address) "
-                   "VALUES ('late.example.com', 'l1', '192.0.2.60');");
+  auto t0 = commit(env.pg, service_with_backend("late.example.com", "l1", "192.0.2.60"));
   auto d = wait_for(port, name, {rcode::noerror, 1}, t0, 2s);
   MESSAGE("inserted service served after ", d.count(), " ms (poll interval 1 s)");
 
@@ -186,33 +206,21 @@ TEST_CASE("agent reports are served within one poll interval, without NOTIFY") {
 }
 
 TEST_CASE("NOTIFY loadns_changed reloads at once, long before the poll interval") {
-  pg_cluster pg;
-  pg.create_loadns_database();
-  pg.psql(seed_sql);
-  auto options = options_for(pg);
-  options.poll_interval = "60s";
-  server_process server(options);
+  own_server w;
+  const auto& pg = w.db.pg;
+  auto& server = w.server;
   INFO(server.log_tail());
-  const auto t0 = commit(pg,
-                         "INSERT INTO loadns.services (name) VALUES ('notified.example.com');"
-                         "INSERT INTO loadns.backends (service, name, address) "
-                         "VALUES ('notified.example.com', 'x1', '192.0.2.62');");
+  const auto t0 = commit(pg, service_with_backend("notified.example.com", "x1", "192.0.2.62"));
   const auto d = wait_for(server.port(), "notified.example.com", {rcode::noerror, 1}, t0, 2s);
   MESSAGE("change with NOTIFY served after ", d.count(), " ms (poll interval 60 s)");
 }
 
 TEST_CASE("SIGHUP reloads from the database at once, and the server lives on") {
-  pg_cluster pg;
-  pg.create_loadns_database();
-  pg.psql(seed_sql);
-  auto options = options_for(pg);
-  options.poll_interval = "60s";
-  server_process server(options);
+  own_server w;
+  const auto& pg = w.db.pg;
+  auto& server = w.server;
   INFO(server.log_tail());
-  commit(pg,
-         "INSERT INTO loadns.services (name) VALUES ('hangup.example.com');"
-         "INSERT INTO loadns.backends (service, name, address) "
-         "VALUES ('hangup.example.com', 'h1', '192.0.2.63');");
+  commit(pg, service_with_backend("hangup.example.com", "h1", "192.0.2.63"));
   wait_for(server.port(), "hangup.example.com", {rcode::noerror, 1}, steady::now(), 2s);
   // A change that sends no NOTIFY: in replica mode the tables' triggers do not fire.
   commit(pg,
@@ -250,17 +258,11 @@ double polls_total(const server_process& s) {
 TEST_CASE(
     "a NOTIFY flood is coalesced: at most 20 polls a second, queries answered, a real change "
     "within 100 ms") {
-  pg_cluster pg;
-  pg.create_loadns_database();
-  pg.psql(seed_sql);
-  auto options = options_for(pg);
-  options.poll_interval = "60s";
-  server_process server(options);
+  own_server w;
+  const auto& pg = w.db.pg;
+  auto& server = w.server;
   INFO(server.log_tail());
-  commit(pg,
-         "INSERT INTO loadns.services (name) VALUES ('flood.example.com');"
-         "INSERT INTO loadns.backends (service, name, address) "
-         "VALUES ('flood.example.com', 'f1', '192.0.2.65');");
+  commit(pg, service_with_backend("flood.example.com", "f1", "192.0.2.65"));
   wait_for(server.port(), "flood.example.com", {rcode::noerror, 1}, steady::now(), 2s);
   // Each NOTIFY its own transaction (psql autocommit), distinct payloads: none folded by
   // PostgreSQL.

@@ -21,9 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using loadns::test::eventually;
-using loadns::test::pg_cluster;
-using loadns::test::server_process;
-using loadns::test::e2e::options_for;
+using loadns::test::e2e::environment;
 
 // ramp: slow start on; off: the default; fresh: every backend new; back_*: the fifth backend
 // comes back from drain, from stale and from unhealthy (the test brings it back).
@@ -59,18 +57,8 @@ SELECT loadns.report('fresh.example.com', 'f' || i, ('192.0.2.' || (100 + i))::i
   FROM generate_series(1, 4) AS i;
 )sql";
 
-struct world {
-  pg_cluster pg;
-  std::unique_ptr<server_process> server;
-  world() {
-    pg.create_loadns_database();
-    pg.psql(seed);
-    server = std::make_unique<server_process>(options_for(pg));
-  }
-};
-
-world& shared() {
-  static world w;
+environment& shared() {
+  static environment w(seed);
   return w;
 }
 

@@ -31,17 +31,9 @@ using loadns::test::server_process;
 using loadns::test::to_string;
 using loadns::test::transport;
 using loadns::test::e2e::options_for;
-using loadns::test::e2e::seed_sql;
+using loadns::test::e2e::seeded_cluster;
 using steady = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-struct seeded_cluster {
-  pg_cluster pg;
-  seeded_cluster() {
-    pg.create_loadns_database();
-    pg.psql(seed_sql);
-  }
-};
 
 // A fresh folder, removed with its files at the end.
 struct temp_dir {
