@@ -1,6 +1,7 @@
 #include "tests/support/pg_cluster.hpp"
 
 #include "server/db/migrate.hpp"
+#include "server/db/migrations.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <pqxx/pqxx>
 #include <stdexcept>
 #include <system_error>
 
@@ -175,6 +177,21 @@ void pg_cluster::kill() {
 
 void pg_cluster::create_database(std::string_view db) {
   psql("CREATE DATABASE \"" + std::string(db) + "\"", "postgres");
+}
+
+void pg_cluster::create_database_at(int last_version, std::string_view db) {
+  create_database(db);
+  pqxx::connection c(conninfo(db));
+  for (const auto& m : loadns::db::embedded_migrations()) {
+    if (m.version > last_version) break;
+    pqxx::work tx(c);
+    tx.exec(std::string(m.sql));
+    tx.exec_params(
+        "INSERT INTO loadns.schema_migrations (version, name, checksum) "
+        "VALUES ($1, $2, encode(sha256(convert_to($3, 'UTF8')), 'hex'))",
+        m.version, std::string(m.name), std::string(m.sql));
+    tx.commit();
+  }
 }
 
 void pg_cluster::create_loadns_database(std::string_view db) {

@@ -36,6 +36,11 @@ class pg_cluster {
 
   /// CREATE DATABASE db (empty).
   void create_database(std::string_view db);
+  /// CREATE DATABASE db with the embedded migrations up to `last_version` only, each applied in
+  /// a transaction of its own and recorded in loadns.schema_migrations as `loadns-server
+  /// migrate` does (no login roles): a database as an older release left it, for upgrade
+  /// tests, which then run loadns::db::migrate.
+  void create_database_at(int last_version, std::string_view db = "loadns");
   /// An empty database, migrated (loadns::db::migrate, as `loadns-server migrate`), plus the
   /// login roles `agent` (member of loadns_agent) and `server` (member of loadns_server).
   void create_loadns_database(std::string_view db = "loadns");

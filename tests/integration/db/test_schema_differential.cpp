@@ -19,7 +19,6 @@
 #include "server/core/snapshot_builder.hpp"
 #include "server/db/load_source.hpp"
 #include "server/db/migrate.hpp"
-#include "server/db/migrations.hpp"
 #include "tests/support/pg_cluster.hpp"
 #include "tests/unit/core/example_source.hpp"
 
@@ -320,21 +319,7 @@ TEST_CASE(
     "an old database with rows migration 0012 refuses migrates: they stay, the server leaves "
     "them out, new ones are refused") {
   pg_cluster pg;
-  pg.create_database("loadns");
-  // The database as migrations 0001-0011 left it, each recorded as `loadns-server migrate` does.
-  {
-    pqxx::connection c(pg.conninfo());
-    for (const auto& m : loadns::db::embedded_migrations()) {
-      if (m.version > 11) break;
-      pqxx::work tx(c);
-      tx.exec(std::string(m.sql));
-      tx.exec_params(
-          "INSERT INTO loadns.schema_migrations (version, name, checksum) "
-          "VALUES ($1, $2, encode(sha256(convert_to($3, 'UTF8')), 'hex'))",
-          m.version, std::string(m.name), std::string(m.sql));
-      tx.commit();
-    }
-  }
+  pg.create_database_at(11);  // as migrations 0001-0011 left it
   pg.psql(
       "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
       "INSERT INTO loadns.services (name, stale_after) VALUES ('api.example.com', '10 s'), "
