@@ -11,6 +11,7 @@
 #include <string>
 
 #include "server/db/migrate.hpp"
+#include "tests/integration/db/seeded_database.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using loadns::test::pg_cluster;
@@ -19,20 +20,18 @@ namespace {
 
 /// Two per-host agent logins, web1 and web2, both granted api.example.com; an operator's row
 /// `manual`.
-struct fixture {
-  fixture() {
-    pg.create_loadns_database();
-    pg.psql(
-        "CREATE ROLE web1 LOGIN IN ROLE loadns_agent; CREATE ROLE web2 LOGIN IN ROLE loadns_agent;"
-        "CREATE ROLE nogrant LOGIN IN ROLE loadns_agent;"
-        "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
-        "INSERT INTO loadns.services (name) VALUES ('api.example.com'), ('other.example.com');"
-        "INSERT INTO loadns.agent_grants (login, service) VALUES "
-        "('web1', 'api.example.com'), ('web2', 'api.example.com');"
-        "INSERT INTO loadns.backends (service, name, address, capacity, weight) VALUES "
-        "('api.example.com', 'manual', '192.0.2.30', 100, 3);");
-  }
-  std::string q(const std::string& sql) const { return pg.psql(sql); }
+const char* const seed =
+    "CREATE ROLE web1 LOGIN IN ROLE loadns_agent; CREATE ROLE web2 LOGIN IN ROLE loadns_agent;"
+    "CREATE ROLE nogrant LOGIN IN ROLE loadns_agent;"
+    "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
+    "INSERT INTO loadns.services (name) VALUES ('api.example.com'), ('other.example.com');"
+    "INSERT INTO loadns.agent_grants (login, service) VALUES "
+    "('web1', 'api.example.com'), ('web2', 'api.example.com');"
+    "INSERT INTO loadns.backends (service, name, address, capacity, weight) VALUES "
+    "('api.example.com', 'manual', '192.0.2.30', 100, 3);";
+
+struct fixture : loadns::test::seeded_database {
+  fixture() : seeded_database(seed) {}
   /// psql's error for `sql` run as `login`, with the SQLSTATE ("ERROR:  42501: ..."), or "".
   std::string refusal(const std::string& login, const std::string& sql) const {
     return pg.psql_error("\\set VERBOSITY verbose\n" + sql, login);
@@ -41,7 +40,6 @@ struct fixture {
   std::string rows() const {
     return q("SELECT string_agg(b::text, E'\\n' ORDER BY id) FROM loadns.backends b");
   }
-  pg_cluster pg;
 };
 
 /// The SQL block of the README's "Upgrading a database with agents".

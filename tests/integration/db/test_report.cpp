@@ -9,22 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/db/seeded_database.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 using loadns::test::pg_cluster;
 
 namespace {
 
-struct fixture {
-  fixture() {
-    pg.create_loadns_database();
-    pg.psql(
-        "INSERT INTO loadns.zones (name, nameservers) VALUES "
-        "('example.com', '{ns1.example.com,ns2.example.com}');"
-        "INSERT INTO loadns.services (name) VALUES ('api.example.com');");
-  }
-  std::string q(const std::string& sql) const { return pg.psql(sql); }
-
+struct fixture : loadns::test::seeded_database {
   /// Runs `sql` in one transaction and says whether b1 entered service in it (serving_since
   /// = that transaction's now()).
   bool enters_service(const std::string& sql) const {
@@ -35,7 +27,6 @@ struct fixture {
     REQUIRE_MESSAGE(at != std::string::npos, out);
     return out.substr(at) == "entered:true";
   }
-  pg_cluster pg;
 };
 
 /// A LISTEN loadns_changed session.

@@ -10,23 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/pg_cluster.hpp"
-
-using loadns::test::pg_cluster;
+#include "tests/integration/db/seeded_database.hpp"
 
 namespace {
 
-struct fixture {
-  fixture() {
-    pg.create_loadns_database();
-    pg.psql(
-        "INSERT INTO loadns.zones (name, nameservers) VALUES "
-        "('example.com', '{ns1.example.com,ns2.example.com}');"
-        "INSERT INTO loadns.services (name) VALUES ('api.example.com');");
-  }
-  std::string q(const std::string& sql) const { return pg.psql(sql); }
-  pg_cluster pg;
-};
+using fixture = loadns::test::seeded_database;
 
 /// A LISTEN loadns_changed session collecting payloads.
 struct listener final : pqxx::notification_receiver {

@@ -11,21 +11,18 @@
 
 #include <string>
 
-#include "tests/support/pg_cluster.hpp"
-
-using loadns::test::pg_cluster;
+#include "tests/integration/db/seeded_database.hpp"
 
 namespace {
 
-struct fixture {
-  fixture() {
-    pg.create_loadns_database();
-    pg.psql(
-        "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
-        "INSERT INTO loadns.services (name, rebalance, shed_rate, stale_after) VALUES "
-        "('api.example.com', true, 100, '1 hour');");
-  }
-  std::string q(const std::string& sql) const { return pg.psql(sql); }
+/// Service api.example.com rebalances, sheds at most 100 connections a second.
+const char* const seed =
+    "INSERT INTO loadns.zones (name, nameservers) VALUES ('example.com', '{ns1.example.com}');"
+    "INSERT INTO loadns.services (name, rebalance, shed_rate, stale_after) VALUES "
+    "('api.example.com', true, 100, '1 hour');";
+
+struct fixture : loadns::test::seeded_database {
+  fixture() : seeded_database(seed) {}
   /// Registers backend `name` (its first report: nothing to shed), in service for an hour
   /// (a backend counts in the others' shares from their first report after it entered
   /// service).
@@ -50,7 +47,6 @@ struct fixture {
     return std::stol(out);
   }
   bool on_their_way = false;
-  pg_cluster pg;
 };
 
 }  // namespace
