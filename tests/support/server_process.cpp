@@ -148,8 +148,41 @@ command_result run_command(const std::vector<std::string>& argv,
   return result;
 }
 
+std::string file_tail(const std::string& path, std::size_t max_bytes) {
+  std::string all = read_file(path);
+  if (all.size() <= max_bytes) return all;
+  return "[...]\n" + all.substr(all.size() - max_bytes);
+}
+
+pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log_path) {
+  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) throw std::runtime_error("open " + log_path + ": " + std::strerror(errno));
+  auto args = c_argv(argv);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    // Never outlive the test, even when it crashes.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+    const int null_fd = ::open("/dev/null", O_RDONLY);
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::execv(args[0], args.data());
+    const char msg[] = "exec failed\n";
+    [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  return pid;
+}
+
 std::optional<http_response> http_get(std::uint16_t port, std::string_view path,
-                                      std::chrono::milliseconds timeout) {
+                                      std::chrono::milliseconds timeout, http_version version) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
   struct closer {
@@ -164,7 +197,9 @@ std::optional<http_response> http_get(std::uint16_t port, std::string_view path,
   const sockaddr_in sa = loopback(port);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) return std::nullopt;
   const std::string request =
-      "GET " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+      "GET " + std::string(path) +
+      (version == http_version::v1_0 ? " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+                                     : " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size()))
     return std::nullopt;
@@ -249,26 +284,7 @@ void server_process::launch() {
     std::ofstream header(log_path_, std::ios::app);
     header << "=== " << command_line() << "\n";
   }
-  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (log_fd < 0) throw std::runtime_error("open " + log_path_ + ": " + std::strerror(errno));
-  auto args = c_argv(argv_);
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid_ == 0) {
-    // Never outlive the test, even when it crashes.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);
-    const int null_fd = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_fd, 0);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    ::execv(args[0], args.data());
-    const char msg[] = "exec failed\n";
-    [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
-  ::close(log_fd);
+  pid_ = spawn_logged(argv_, log_path_);
 }
 
 server_process::~server_process() {
@@ -292,9 +308,7 @@ std::string server_process::log() const {
 }
 
 std::string server_process::log_tail(std::size_t max_bytes) const {
-  std::string all = log();
-  if (all.size() <= max_bytes) return all;
-  return "[...]\n" + all.substr(all.size() - max_bytes);
+  return file_tail(log_path_, max_bytes);
 }
 
 bool server_process::running() {

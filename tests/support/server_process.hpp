@@ -30,13 +30,27 @@ struct command_result {
 command_result run_command(const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-/// An HTTP/1.1 GET against 127.0.0.1:port; nullopt when nothing answered within the timeout.
+/// Starts argv[0] (a path) with arguments, stdin from /dev/null, stdout and stderr appended to
+/// `log_path` (created if need be); the child is SIGKILLed when the test process dies, even in a
+/// crash. Returns its pid; throws std::runtime_error when it cannot be started.
+pid_t spawn_logged(const std::vector<std::string>& argv, const std::string& log_path);
+
+/// The last `max_bytes` of the file at `path` ("" when it cannot be read), after "[...]\n" when
+/// cut: the end of a child's log, for failure messages.
+std::string file_tail(const std::string& path, std::size_t max_bytes);
+
+/// An HTTP GET against 127.0.0.1:port, read until the server closes the connection (the request
+/// asks it to) or the timeout; nullopt when nothing that looks like HTTP answered. HTTP/1.1 unless
+/// `version` says 1.0: a server never answers HTTP/1.0 in chunks, which this reader does not
+/// decode (Prometheus's API chunks its larger answers to HTTP/1.1).
+enum class http_version : std::uint8_t { v1_1, v1_0 };
 struct http_response {
   int status = 0;
   std::string body;
 };
 std::optional<http_response> http_get(std::uint16_t port, std::string_view path,
-                                      std::chrono::milliseconds timeout = std::chrono::seconds(2));
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(2),
+                                      http_version version = http_version::v1_1);
 
 /// The server binary: $LOADNS_SERVER_BINARY, else `fallback` (tests pass the CMake
 /// $<TARGET_FILE:loadns-server> they were built with).
