@@ -1,5 +1,9 @@
 #include "tests/integration/server/environment.hpp"
 
+#include <doctest/doctest.h>
+
+#include <chrono>
+
 namespace loadns::test::e2e {
 
 // Negative TTLs differ on purpose: example.com has SOA ttl 3600 > minimum 300, example.net
@@ -55,6 +59,29 @@ seeded_cluster::seeded_cluster(const char* seed) {
 
 environment::environment(const char* seed)
     : seeded_cluster(seed), server(std::make_unique<server_process>(options_for(pg))) {}
+
+std::string metrics_page(const server_process& s) {
+  const auto r = http_get(s.metrics_port(), "/metrics", std::chrono::seconds(5));
+  REQUIRE(r.has_value());
+  REQUIRE(r->status == 200);
+  return r->body;
+}
+
+std::optional<double> sample(const std::string& page, const std::string& metric,
+                             const std::string& match) {
+  std::size_t pos = 0;
+  while ((pos = page.find(metric, pos)) != std::string::npos) {
+    const auto end = page.find('\n', pos);
+    const bool line_start = pos == 0 || page[pos - 1] == '\n';
+    const auto line = page.substr(pos, end - pos);
+    pos = end;
+    if (!line_start) continue;  // a mention in a # HELP line
+    if (line.rfind(metric + "{", 0) != 0 && line.rfind(metric + " ", 0) != 0) continue;
+    if (!match.empty() && line.find(match) == std::string::npos) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nullopt;
+}
 
 environment& environment::shared() {
   static environment env;

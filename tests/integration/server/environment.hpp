@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "tests/support/dns_client.hpp"
@@ -40,6 +41,14 @@ struct environment : seeded_cluster {
   /// The process-wide instance on seed_sql, created on first use.
   static environment& shared();
 };
+
+/// The /metrics page of `s`: REQUIREs an answer with status 200 within 5 s.
+std::string metrics_page(const server_process& s);
+
+/// The value of the first series of `metric` on a /metrics `page` whose line contains `match`
+/// ("" for any), or nullopt when there is none; HELP and TYPE lines do not count.
+std::optional<double> sample(const std::string& page, const std::string& metric,
+                             const std::string& match = "");
 
 /// The shared server's DNS port.
 inline std::uint16_t port() {

@@ -26,10 +26,11 @@ namespace {
 
 using namespace std::chrono_literals;
 using loadns::test::eventually;
-using loadns::test::http_get;
 using loadns::test::server_process;
 using loadns::test::transport;
 using loadns::test::e2e::environment;
+using loadns::test::e2e::metrics_page;
+using loadns::test::e2e::sample;
 
 constexpr std::size_t hosts = 4;
 constexpr int clients = 200;  // per kind of client; a multiple of `hosts`
@@ -81,31 +82,16 @@ int ask(std::uint16_t port, transport t, const std::string& name, std::uint16_t 
   return bytes->back();
 }
 
-double sample(const std::string& page, const std::string& metric, const std::string& labels) {
-  for (std::size_t pos = 0; (pos = page.find(metric + "{", pos)) != std::string::npos;) {
-    const auto end = page.find('\n', pos);
-    const auto line = page.substr(pos, end - pos);
-    pos = end;
-    if (line.find(labels) != std::string::npos) return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
-}
-
-std::string metrics_page(const server_process& s) {
-  const auto r = http_get(s.metrics_port(), "/metrics", 5s);
-  REQUIRE(r.has_value());
-  REQUIRE(r->status == 200);
-  return r->body;
-}
-
 /// Per host k (1..4) of `service` (backend names prefix + k): `metric` as /metrics shows it.
 std::array<double, hosts> per_host(const server_process& s, const std::string& metric,
                                    const std::string& service, const std::string& prefix) {
   const auto page = metrics_page(s);
   std::array<double, hosts> out{};
   for (std::size_t k = 1; k <= hosts; ++k) {
-    out[k - 1] = sample(
-        page, metric, "service=\"" + service + "\",backend=\"" + prefix + std::to_string(k) + "\"");
+    out[k - 1] =
+        sample(page, metric,
+               "service=\"" + service + "\",backend=\"" + prefix + std::to_string(k) + "\"")
+            .value_or(-1);
   }
   return out;
 }
@@ -201,7 +187,7 @@ TEST_CASE("a dual-stack host is one backend in /metrics; old rows answer their o
   }
   CHECK(page.find("address=\"2001:db8::5b\"") == std::string::npos);
   // 4 + 4 dual-stack hosts and 2 single-address rows: 10 backends, all serving.
-  CHECK(sample(page + "\n", "loadns_backends", "state=\"serving\"") == 10);
+  CHECK(sample(page, "loadns_backends", "state=\"serving\"") == 10);
   // old.example.com: the 6-argument report's row answers A, the operator's IPv6 row AAAA; the
   // bare service name and nonce names alike.
   for (const transport t : loadns::test::both_transports) {

@@ -26,11 +26,12 @@ using namespace std::chrono_literals;
 using loadns::test::cares_resolve;
 using loadns::test::dig;
 using loadns::test::eventually;
-using loadns::test::http_get;
 using loadns::test::pg_cluster;
 using loadns::test::server_process;
 using loadns::test::transport;
 using loadns::test::e2e::environment;
+using loadns::test::e2e::metrics_page;
+using loadns::test::e2e::sample;
 using wall = std::chrono::system_clock;
 
 // example.com: SOA TTL 3600 and MINIMUM 300, so the negative TTL is 300 (RFC 2308 3).
@@ -139,30 +140,6 @@ std::map<std::string, int> spread(std::uint16_t port, const std::string& service
     ++seen[r.address];
   }
   return seen;
-}
-
-/// The value of the first sample of `metric` whose line contains `match`; nullopt if none.
-std::optional<double> sample(const std::string& page, const std::string& metric,
-                             const std::string& match = "") {
-  std::size_t pos = 0;
-  while ((pos = page.find(metric, pos)) != std::string::npos) {
-    const auto end = page.find('\n', pos);
-    const bool line_start = pos == 0 || page[pos - 1] == '\n';
-    const auto line = page.substr(pos, end - pos);
-    pos = end;
-    if (!line_start) continue;
-    if (line.rfind(metric + "{", 0) != 0 && line.rfind(metric + " ", 0) != 0) continue;
-    if (!match.empty() && line.find(match) == std::string::npos) continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return std::nullopt;
-}
-
-std::string metrics_page(const server_process& s) {
-  const auto r = http_get(s.metrics_port(), "/metrics");
-  REQUIRE(r.has_value());
-  REQUIRE(r->status == 200);
-  return r->body;
 }
 
 double on_empty_count(const server_process& s, const std::string& action) {

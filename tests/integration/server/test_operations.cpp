@@ -19,10 +19,9 @@ namespace {
 using namespace std::chrono_literals;
 using loadns::test::dig;
 using loadns::test::eventually;
-using loadns::test::http_get;
-using loadns::test::server_process;
 using loadns::test::transport;
 using loadns::test::e2e::environment;
+using loadns::test::e2e::metrics_page;
 using steady = std::chrono::steady_clock;
 
 const char* const seed = R"sql(
@@ -86,27 +85,10 @@ std::optional<std::chrono::milliseconds> wait_until_unserved(std::uint16_t port,
   return std::nullopt;
 }
 
-/// The value of the first sample of `metric` whose line contains every part of `match`.
-double sample(const std::string& page, const std::string& metric, const std::string& match = "") {
-  std::size_t pos = 0;
-  while ((pos = page.find(metric, pos)) != std::string::npos) {
-    const auto end = page.find('\n', pos);
-    const bool line_start = pos == 0 || page[pos - 1] == '\n';
-    const auto line = page.substr(pos, end - pos);
-    pos = end;
-    if (!line_start) continue;  // a mention in a # HELP line
-    if (line.rfind(metric + "{", 0) != 0 && line.rfind(metric + " ", 0) != 0) continue;
-    if (!match.empty() && line.find(match) == std::string::npos) continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return 0;
-}
-
-std::string metrics_page(const server_process& s) {
-  const auto r = http_get(s.metrics_port(), "/metrics");
-  REQUIRE(r.has_value());
-  REQUIRE(r->status == 200);
-  return r->body;
+/// A series of a /metrics `page` as sample() finds it, 0 while it is absent (a counter not
+/// counted yet).
+double value_of(const std::string& page, const std::string& metric, const std::string& match = "") {
+  return loadns::test::e2e::sample(page, metric, match).value_or(0);
 }
 
 }  // namespace
@@ -163,7 +145,7 @@ TEST_CASE("a backend whose agent stops reporting is left out after stale_after")
     report("o1", "192.0.2.61");
     report("o2", "192.0.2.62");
     const auto page = metrics_page(*w.server);
-    if (sample(page, "loadns_backend_connections", "backend=\"o3\"") == 0 &&
+    if (value_of(page, "loadns_backend_connections", "backend=\"o3\"") == 0 &&
         page.find("backend=\"o3\",address=\"192.0.2.63\",state=\"stale\"") != std::string::npos) {
       stale_after = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0);
     }
@@ -171,7 +153,7 @@ TEST_CASE("a backend whose agent stops reporting is left out after stale_after")
   REQUIRE_MESSAGE(stale_after.has_value(), "a silent backend was not stale 8 s after its report");
   MESSAGE("silent backend stale ", stale_after->count(), " ms after its last report");
   CHECK(stale_after->count() >= 900);  // not before stale_after (1 s)
-  CHECK(sample(metrics_page(*w.server), "loadns_backends", "state=\"stale\"") >= 1);
+  CHECK(value_of(metrics_page(*w.server), "loadns_backends", "state=\"stale\"") >= 1);
   for (int i = 0; i < 30; ++i) CHECK(ask_address(w.port()) != "192.0.2.63");
   // Reporting again brings it back.
   report("o3", "192.0.2.63");
@@ -180,7 +162,7 @@ TEST_CASE("a backend whose agent stops reporting is left out after stale_after")
 
 TEST_CASE("no serving backend: answers fail open to the enabled ones, and are counted") {
   auto& w = shared();
-  const auto before = sample(metrics_page(*w.server), "loadns_fail_open_answers_total");
+  const auto before = value_of(metrics_page(*w.server), "loadns_fail_open_answers_total");
   w.pg.psql("UPDATE loadns.backends SET draining = true WHERE service = 'ops.example.org'");
   // Every backend drains: rather than answer nothing, all enabled ones are used.
   const auto t0 = steady::now();
@@ -191,7 +173,7 @@ TEST_CASE("no serving backend: answers fail open to the enabled ones, and are co
       r.check_rcode("NOERROR");
       CHECK(r.answer_data("A").size() == 1);
     }
-    after = sample(metrics_page(*w.server), "loadns_fail_open_answers_total");
+    after = value_of(metrics_page(*w.server), "loadns_fail_open_answers_total");
   }
   CHECK(after >= before + 10);
   w.pg.psql("UPDATE loadns.backends SET draining = false WHERE service = 'ops.example.org'");
@@ -215,7 +197,7 @@ TEST_CASE("/metrics: exact series after a known sequence of queries to a fresh s
   }
   const auto page = metrics_page(*w.server);
   auto queries = [&](const char* t, const char* rcode, const char* qtype) {
-    return sample(
+    return value_of(
         page, "loadns_queries_total",
         std::string("transport=\"") + t + "\",rcode=\"" + rcode + "\",qtype=\"" + qtype + "\"");
   };
@@ -227,18 +209,18 @@ TEST_CASE("/metrics: exact series after a known sequence of queries to a fresh s
   CHECK(queries("udp", "NXDOMAIN", "A") == 0);
   CHECK(queries("tcp", "NOERROR", "AAAA") == 0);
   CHECK(queries("udp", "SERVFAIL", "A") == 0);
-  CHECK(sample(page, "loadns_queries_dropped_total", "transport=\"udp\"") == 0);
-  CHECK(sample(page, "loadns_queries_dropped_total", "transport=\"tcp\"") == 0);
+  CHECK(value_of(page, "loadns_queries_dropped_total", "transport=\"udp\"") == 0);
+  CHECK(value_of(page, "loadns_queries_dropped_total", "transport=\"tcp\"") == 0);
   // 32 answers, one at a time, over three backends with no report (no connections): least_load
   // keeps them within one answer of each other, so 11, 11 and 10 in some order.
   std::multiset<double> answers;
   for (const char* b : {"o1", "o2", "o3"}) {
     answers.insert(
-        sample(page, "loadns_backend_answers_total", std::string("backend=\"") + b + "\""));
+        value_of(page, "loadns_backend_answers_total", std::string("backend=\"") + b + "\""));
   }
   CHECK(answers == std::multiset<double>{10, 11, 11});
-  CHECK(sample(page, "loadns_on_empty_answers_total", "action=\"fail_open\"") == 0);
-  CHECK(sample(page, "loadns_ready") == 1);
-  CHECK(sample(page, "loadns_database_up") == 1);
-  CHECK(sample(page, "loadns_snapshot_age_seconds") < 5);
+  CHECK(value_of(page, "loadns_on_empty_answers_total", "action=\"fail_open\"") == 0);
+  CHECK(value_of(page, "loadns_ready") == 1);
+  CHECK(value_of(page, "loadns_database_up") == 1);
+  CHECK(value_of(page, "loadns_snapshot_age_seconds") < 5);
 }
