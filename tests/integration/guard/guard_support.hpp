@@ -47,8 +47,4 @@ std::vector<std::uint8_t> query_with_cookie(const std::string& name, std::uint16
 /// The COOKIE option's value in a response (its last option), empty when there is none.
 std::vector<std::uint8_t> response_cookie(std::span<const std::uint8_t> response);
 
-/// Hex of octets, and octets of hex.
-std::string to_hex(std::span<const std::uint8_t> b);
-std::vector<std::uint8_t> from_hex(std::string_view s);
-
 }  // namespace loadns::test::guard

@@ -9,10 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/guard/hex.hpp"
+#include "tests/support/hex.hpp"
 
 using namespace loadns::guard;
 using loadns::test::from_hex;
+using loadns::test::to_hex;
 
 namespace {
 
@@ -30,16 +31,6 @@ std::vector<std::uint8_t> address_of(const char* text) {
   return {a.begin(), a.end()};
 }
 
-std::string hex_of(std::span<const std::uint8_t> b) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s;
-  for (auto c : b) {
-    s += digits[c >> 4];
-    s += digits[c & 15];
-  }
-  return s;
-}
-
 /// check_cookie() on a query option, the verdict and the reply option in hex.
 struct outcome {
   cookie_verdict verdict;
@@ -49,7 +40,7 @@ outcome check(const cookie_keys& keys, std::string_view option, const char* ip, 
   std::array<std::uint8_t, 24> reply{};
   const auto opt = from_hex(option);
   const auto v = check_cookie(keys, opt, address_of(ip), now, reply);
-  return {v, hex_of(reply)};
+  return {v, to_hex(reply)};
 }
 
 constexpr std::string_view secret_a = "e5e973e5a6b2a43f48e7dc849e37bfcf";    // RFC 9018 A.1-A.3
@@ -62,7 +53,7 @@ TEST_CASE("RFC 9018 A.1: learning a new server cookie") {
   std::array<std::uint8_t, 16> out{};
   make_server_cookie(key_of(secret_a), from_hex("2464c4abcf10c957"), address_of("198.51.100.100"),
                      1559731985, out);
-  CHECK(hex_of(out) == "010000005cf79f111f8130c3eee29480");
+  CHECK(to_hex(out) == "010000005cf79f111f8130c3eee29480");
 
   const auto r = check({key_of(secret_a)}, "2464c4abcf10c957", "198.51.100.100", 1559731985);
   CHECK(r.verdict == cookie_verdict::client_only);
@@ -203,7 +194,7 @@ TEST_CASE("the cookie memo: a repeated client gets its cookie back; a rotation i
   std::array<std::uint8_t, 24> again{};
   CHECK(check_cookie({key_of(secret_a)}, cc, address, now, first, &memo) ==
         cookie_verdict::client_only);
-  CHECK(hex_of(first) == "2464c4abcf10c957010000005cf79f111f8130c3eee29480");  // RFC 9018 A.1
+  CHECK(to_hex(first) == "2464c4abcf10c957010000005cf79f111f8130c3eee29480");  // RFC 9018 A.1
   CHECK(check_cookie({key_of(secret_a)}, cc, address, now, again, &memo) ==
         cookie_verdict::client_only);
   CHECK(first == again);
@@ -212,7 +203,7 @@ TEST_CASE("the cookie memo: a repeated client gets its cookie back; a rotation i
         cookie_verdict::valid);
   CHECK(check_cookie({key_of(secret_new)}, first, address, now, again, &memo) ==
         cookie_verdict::invalid);
-  CHECK(hex_of(again).substr(16, 8) == "01000000");
+  CHECK(to_hex(again).substr(16, 8) == "01000000");
   CHECK(again != first);  // made with the new secret
   // From another address: not ours either.
   CHECK(check_cookie({key_of(secret_a)}, first, address_of("198.51.100.101"), now, again, &memo) ==
