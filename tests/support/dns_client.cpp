@@ -59,14 +59,6 @@ std::string field(std::string_view line, std::string_view key) {
   return std::string(v.substr(0, end));
 }
 
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sa;
-}
-
 int ms_left(steady::time_point until) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now());
   return left.count() > 0 ? static_cast<int>(left.count()) : 0;

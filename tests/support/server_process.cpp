@@ -29,14 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return sa;
-}
-
 bool bind_to(int fd, std::uint16_t port) {
   const sockaddr_in sa = loopback(port);
   return ::bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
@@ -72,6 +64,14 @@ std::string read_file(const std::string& path) {
 }
 
 }  // namespace
+
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return sa;
+}
 
 std::uint16_t free_port() {
   // Ask the kernel for a TCP port, then make sure UDP can have the same number too.

@@ -3,6 +3,7 @@
 // TCP on the same number), with its output captured to a file that is printed when something
 // goes wrong, stopped with SIGTERM (then SIGKILL) when the object goes away.
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -13,6 +14,9 @@
 #include <vector>
 
 namespace loadns::test {
+
+/// 127.0.0.1:port as a socket address.
+sockaddr_in loopback(std::uint16_t port);
 
 /// A loopback port free for both UDP and TCP at the moment of the call.
 std::uint16_t free_port();
