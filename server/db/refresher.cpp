@@ -9,7 +9,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -18,6 +17,7 @@
 #include "server/core/snapshot_publisher.hpp"
 #include "server/core/state_changes.hpp"
 #include "server/db/errors.hpp"
+#include "server/db/refresher_log.hpp"
 #include "server/db/session.hpp"
 #include "server/db/state_store.hpp"
 
@@ -43,7 +43,7 @@ std::string with_defaults(const std::string& conninfo) {
 struct refresher::impl {
   impl(refresher_options o, core::snapshot_holder& h, core::counter_registry& c)
       : opt(std::move(o)),
-        redacted(redact_conninfo(opt.conninfo)),
+        log(stats, redact_conninfo(opt.conninfo)),
         db(with_defaults(opt.conninfo), opt.statement_timeout, stats.notifications),
         holder(h),
         publisher(h, c, &stats.prediction_errors) {
@@ -58,30 +58,13 @@ struct refresher::impl {
   void keep(const core::source& src, core::clock::time_point db_now);
   void wait(steady::time_point deadline) { db.wait(deadline, wake_fd, stopping); }
 
-  // Logging once per state change, not per poll.
-  void on_connect_failed(const std::string& why);
-  void on_connected();
-  void on_lost(const std::string& why);
-  void on_poll_error(const std::string& why);
-  void on_build(const std::string& error);
-  void on_skipped(const std::vector<core::skipped_row>& rows);
-
   refresher_options opt;
-  std::string redacted;
   refresher_stats stats;
+  refresher_log log;  // one line per change, not per poll
   session db;
   core::snapshot_holder& holder;
   core::snapshot_publisher publisher;
   std::optional<state_store> store;
-  std::string last_state_error;  // empty: the last write of the state file succeeded
-
-  enum class link : std::uint8_t { never, up, down };
-  link link_state = link::never;
-  steady::time_point down_since{};
-  std::string last_poll_error;           // empty: the last poll succeeded
-  std::string last_build_error;          // empty: the last build succeeded
-  std::set<std::string> skipped_before;  // the rows the last build left out, as logged
-  bool listen_warned = false;
 
   std::thread thread;
   std::thread watchdog_thread;
@@ -93,108 +76,21 @@ struct refresher::impl {
   std::condition_variable watchdog_cv;
 };
 
-void refresher::impl::on_connect_failed(const std::string& why) {
-  stats.connected.store(false, std::memory_order_relaxed);
-  if (link_state == link::down) return;
-  if (link_state == link::never && !holder.current()) {
-    spdlog::warn("database unreachable ({}): {}; retrying (no snapshot yet: answers SERVFAIL)",
-                 redacted, why);
-  } else if (link_state == link::never) {
-    spdlog::warn("database unreachable ({}): {}; answering from the state file, retrying", redacted,
-                 why);
-  } else {
-    spdlog::warn("database unreachable ({}): {}; answering from the last snapshot, retrying",
-                 redacted, why);
-  }
-  link_state = link::down;
-  down_since = steady::now();
-}
-
-void refresher::impl::on_lost(const std::string& why) {
-  stats.connected.store(false, std::memory_order_relaxed);
-  if (link_state == link::down) return;
-  spdlog::warn("database connection lost: {}; answering from the last snapshot, reconnecting", why);
-  link_state = link::down;
-  down_since = steady::now();
-}
-
-void refresher::impl::on_connected() {
-  stats.connected.store(true, std::memory_order_relaxed);
-  if (link_state == link::down && stats.polls.load(std::memory_order_relaxed) > 0) {
-    const auto secs = std::chrono::duration<double>(steady::now() - down_since).count();
-    spdlog::info("database connection resumed after {:.1f} s ({})", secs, db.where());
-  } else {
-    spdlog::info("database connected ({}, server {}, poll every {} ms)", db.where(),
-                 db.server_version(), opt.poll_interval.count());
-  }
-  link_state = link::up;
-}
-
-void refresher::impl::on_poll_error(const std::string& why) {
-  stats.poll_errors.fetch_add(1, std::memory_order_relaxed);
-  if (why == last_poll_error) return;
-  spdlog::warn("database poll failed: {}; keeping the last snapshot", why);
-  last_poll_error = why;
-}
-
-void refresher::impl::on_build(const std::string& error) {
-  if (!error.empty()) {
-    stats.snapshots_rejected.fetch_add(1, std::memory_order_relaxed);
-    if (error != last_build_error) {
-      spdlog::error("snapshot rejected, keeping the last good one: {}", error);
-      last_build_error = error;
-    }
-  } else if (!last_build_error.empty()) {
-    spdlog::info("snapshot accepted again");
-    last_build_error.clear();
-  }
-}
-
-// One line per row when a build first leaves it out, and one when it is back (or gone), not
-// one per poll; the counter counts it in every build.
-void refresher::impl::on_skipped(const std::vector<core::skipped_row>& rows) {
-  std::set<std::string> now;
-  for (const auto& r : rows) {
-    stats.rows_skipped[static_cast<std::size_t>(r.table)].fetch_add(1, std::memory_order_relaxed);
-    std::string line = "loadns.";
-    line += core::table_name(r.table);
-    line += ": ";
-    line += r.row;
-    line += ": ";
-    line += r.reason;
-    if (!skipped_before.contains(line)) {
-      spdlog::warn("row skipped, the rest of the snapshot loads: {}", line);
-    }
-    now.insert(std::move(line));
-  }
-  for (const auto& line : skipped_before) {
-    if (!now.contains(line)) spdlog::info("row no longer skipped: {}", line);
-  }
-  skipped_before = std::move(now);
-}
-
 bool refresher::impl::connect() {
   try {
     db.open();
   } catch (const std::exception& e) {
-    stats.poll_errors.fetch_add(1, std::memory_order_relaxed);
-    on_connect_failed(describe(e));
+    log.connect_failed(describe(e), holder.current() != nullptr);
     return false;
   }
-  on_connected();
+  log.connected(db.where(), db.server_version(), opt.poll_interval);
   // A hot standby refuses LISTEN, and would not receive the primary's notifications anyway:
   // there, polling alone keeps it fresh.
   try {
     db.listen();
   } catch (const std::exception& e) {
     if (classify(e, db.connection()) == failure::session) throw;
-    if (!listen_warned) {
-      spdlog::warn(
-          "LISTEN loadns_changed failed ({}); changes are picked up by polling every "
-          "{} ms",
-          describe(e), opt.poll_interval.count());
-      listen_warned = true;
-    }
+    log.listen_failed(describe(e), opt.poll_interval);
   }
   return true;
 }
@@ -206,17 +102,14 @@ void refresher::impl::poll() {
   stats.last_poll_duration_us.store(
       std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - t0).count(),
       std::memory_order_relaxed);
-  if (!last_poll_error.empty()) {
-    spdlog::info("database poll succeeds again");
-    last_poll_error.clear();
-  }
+  log.poll_succeeded();
   const auto before = holder.current();
   // A snapshot from disk predicted nothing the new reports can be held to.
   const bool from_disk = stats.snapshot_from_disk.load(std::memory_order_relaxed);
   std::vector<core::skipped_row> skipped;
   const auto error = publisher.publish(loaded.src, loaded.db_now, &skipped, !from_disk);
-  on_build(error);
-  on_skipped(skipped);
+  log.built(error);
+  log.skipped(skipped);
   if (error.empty()) {
     if (from_disk) {
       stats.snapshot_from_disk.store(false, std::memory_order_relaxed);
@@ -261,18 +154,9 @@ void refresher::impl::restore() {
 void refresher::impl::keep(const core::source& src, core::clock::time_point db_now) {
   if (!store) return;
   try {
-    if (!store->save(src, wall_ms_at(db_now), core::clock::now())) return;
-    stats.state_writes.fetch_add(1, std::memory_order_relaxed);
-    if (!last_state_error.empty()) {
-      spdlog::info("state file {} written again", store->path());
-      last_state_error.clear();
-    }
+    if (store->save(src, wall_ms_at(db_now), core::clock::now())) log.state_written(store->path());
   } catch (const std::exception& e) {
-    stats.state_write_errors.fetch_add(1, std::memory_order_relaxed);
-    if (e.what() != last_state_error) {
-      spdlog::error("cannot write the state file: {}; it keeps the last rows written", e.what());
-      last_state_error = e.what();
-    }
+    log.state_write_failed(e.what());
   }
 }
 
@@ -308,13 +192,12 @@ void refresher::impl::run() {
         poll();
       } catch (const std::exception& e) {
         if (classify(e, db.connection()) == failure::session) throw;
-        on_poll_error(describe(e));
+        log.poll_failed(describe(e));
       }
       next_poll = started + opt.poll_interval;
     } catch (const std::exception& e) {
       if (stopping.load(std::memory_order_acquire)) break;
-      stats.poll_errors.fetch_add(1, std::memory_order_relaxed);
-      on_lost(describe(e));
+      log.lost(describe(e));
       db.close();
       try {
         wait(steady::now() + backoff);

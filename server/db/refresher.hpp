@@ -4,7 +4,8 @@
 // and publishes it. The database is never on the packet path: when PostgreSQL is down, slow
 // or serves bad data, the last good snapshot stays published and the thread reconnects.
 // The jobs are apart: db::session talks to PostgreSQL, core::snapshot_publisher builds and
-// publishes, db/errors.hpp classifies failures; this file schedules them and logs.
+// publishes, db/errors.hpp classifies failures; this file schedules them, and
+// db/refresher_log.hpp says what changed.
 
 #include <array>
 #include <atomic>
