@@ -30,7 +30,6 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -155,21 +154,12 @@ int run(const options& opt) {
     check_deadline("accepting the initial connections");
   }
 
-  if (!opt.ready_file.empty()) {
-    std::ofstream(opt.ready_file) << "ready\n";
-  }
-  if (!opt.go_file.empty()) {
-    while (!std::filesystem::exists(opt.go_file)) {
-      wait_and_accept(backends, milliseconds(20));
-      check_deadline("waiting for --go-file");
-    }
-  }
+  announce_ready_then_await_go(opt, [&] {
+    wait_and_accept(backends, milliseconds(20));
+    check_deadline("waiting for --go-file");
+  });
 
-  loadns::client::resolver_options ropt;
-  ropt.servers = opt.server;
-  ropt.timeout = milliseconds(1000);
-  ropt.tries = 2;
-  loadns::client::resolver resolver(ropt);
+  loadns::client::resolver resolver(driver_resolver_options(opt));
 
   std::vector<sample> samples;
   auto current_counts = [&] {
@@ -306,15 +296,10 @@ int main(int argc, char** argv) {
   options opt;
   CLI::App app{"balance_driver: backends and clients for the loadns scale-out benchmark"};
   add_driver_options(app, opt);
-  app.add_option("--newcomers", opt.newcomers, "new connections to open")
-      ->check(CLI::Range(0, 1000000))
-      ->capture_default_str();
-  app.add_option("--rate", opt.rate, "new connections per second")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  app.add_option("--tail-ms", opt.tail_ms, "keep sampling this long after the last newcomer")
-      ->check(CLI::Range(0, 600000))
-      ->capture_default_str();
+  add_int_option(app, "--newcomers", opt.newcomers, "new connections to open", 0, 1000000);
+  add_int_option(app, "--rate", opt.rate, "new connections per second", 1, 100000);
+  add_int_option(app, "--tail-ms", opt.tail_ms, "keep sampling this long after the last newcomer",
+                 0, 600000);
   app.add_option("--style", opt.style, "nonce style: dash, label or mixed")
       ->check(CLI::IsMember({"dash", "label", "mixed"}))
       ->capture_default_str();

@@ -6,12 +6,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
 #include <fmt/core.h>
 
 namespace loadns::bench {
+
+void add_int_option(CLI::App& app, const std::string& name, int& value, const std::string& what,
+                    int lo, int hi) {
+  app.add_option(name, value, what)->check(CLI::Range(lo, hi))->capture_default_str();
+}
 
 void add_driver_options(CLI::App& app, driver_options& opt) {
   app.add_option("--server", opt.server, "loadns server, IP:PORT")->capture_default_str();
@@ -22,15 +28,19 @@ void add_driver_options(CLI::App& app, driver_options& opt) {
   app.add_option("--port", opt.port, "backend TCP port")->capture_default_str();
   app.add_option("--initial", opt.initial, "connections each backend holds at the start")
       ->delimiter(',');
-  app.add_option("--sample-ms", opt.sample_ms, "sampling period")
-      ->check(CLI::Range(10, 10000))
-      ->capture_default_str();
-  app.add_option("--timeout", opt.timeout_s, "give up after this many seconds")
-      ->check(CLI::Range(1, 3600))
-      ->capture_default_str();
+  add_int_option(app, "--sample-ms", opt.sample_ms, "sampling period", 10, 10000);
+  add_int_option(app, "--timeout", opt.timeout_s, "give up after this many seconds", 1, 3600);
   app.add_option("--data", opt.data_file, "write the samples here");
   app.add_option("--ready-file", opt.ready_file, "created once the initial connections stand");
   app.add_option("--go-file", opt.go_file, "start once this file exists");
+}
+
+client::resolver_options driver_resolver_options(const driver_options& opt) {
+  client::resolver_options ropt;
+  ropt.servers = opt.server;
+  ropt.timeout = std::chrono::milliseconds(1000);
+  ropt.tries = 2;
+  return ropt;
 }
 
 void fail_errno(const std::string& what) {

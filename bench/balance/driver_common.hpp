@@ -1,16 +1,21 @@
 #pragma once
 // What the two client-and-backend drivers of bench/balance (balance_driver for the scale-out
 // run, rebalance_driver for the rebalance run) share: the flags that place the backends and
-// pace the samples, and the socket and limit chores of playing many backends on loopback.
+// pace the samples, how they resolve and announce their start, and the socket and limit
+// chores of playing many backends on loopback.
 
 #include <netinet/in.h>
 #include <sys/resource.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "client/resolver.hpp"
 
 namespace loadns::bench {
 
@@ -28,9 +33,25 @@ struct driver_options {
   std::string go_file;
 };
 
+/// Registers the whole-number flag `name` for `value`, accepted from `lo` to `hi`, with its
+/// default shown in --help.
+void add_int_option(CLI::App& app, const std::string& name, int& value, const std::string& what,
+                    int lo, int hi);
+
 /// Registers the shared flags (--server, --service, --backends, --port, --initial,
 /// --sample-ms, --timeout, --data, --ready-file, --go-file) on `app`.
 void add_driver_options(CLI::App& app, driver_options& opt);
+
+/// How both drivers resolve: the --server, one second a try, two tries.
+client::resolver_options driver_resolver_options(const driver_options& opt);
+
+/// Creates --ready-file (the initial connections stand), then, until --go-file exists, calls
+/// `idle()`, which accepts, samples and checks the deadline while the run waits for its start.
+template <class Idle>
+void announce_ready_then_await_go(const driver_options& opt, Idle idle) {
+  if (!opt.ready_file.empty()) std::ofstream(opt.ready_file) << "ready\n";
+  while (!opt.go_file.empty() && !std::filesystem::exists(opt.go_file)) idle();
+}
 
 /// Throws std::runtime_error with `what` and the reason errno gives.
 [[noreturn]] void fail_errno(const std::string& what);

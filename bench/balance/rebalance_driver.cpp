@@ -34,7 +34,6 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <stdexcept>
@@ -216,18 +215,13 @@ int run(const options& opt) {
     }
   }
   w.accept_pending();
-  if (!opt.ready_file.empty()) std::ofstream(opt.ready_file) << "ready\n";
-  while (!opt.go_file.empty() && !std::filesystem::exists(opt.go_file)) {
+  announce_ready_then_await_go(opt, [&] {
     w.accept_pending();
     (void)w.closed(milliseconds(20));  // nothing closes before the newcomer joins
     check_deadline("waiting for --go-file");
-  }
+  });
 
-  loadns::client::resolver_options ropt;
-  ropt.servers = opt.server;
-  ropt.timeout = milliseconds(1000);
-  ropt.tries = 2;
-  loadns::client::resolver resolver(ropt);
+  loadns::client::resolver resolver(driver_resolver_options(opt));
 
   std::ofstream data;
   if (!opt.data_file.empty()) {
@@ -348,9 +342,7 @@ int main(int argc, char** argv) {
   options opt;
   CLI::App app{"rebalance_driver: backends and reconnecting clients for the rebalance benchmark"};
   add_driver_options(app, opt);
-  app.add_option("--seconds", opt.seconds, "run this long after --go-file appears")
-      ->check(CLI::Range(1, 3600))
-      ->capture_default_str();
+  add_int_option(app, "--seconds", opt.seconds, "run this long after --go-file appears", 1, 3600);
   app.add_option("--target", opt.target, "max/mean the run reports reaching")
       ->capture_default_str();
   app.add_option("--done-file", opt.done_file,
