@@ -12,6 +12,7 @@
 #include "server/core/answer_counter.hpp"
 #include "server/core/backends.hpp"
 #include "server/core/snapshot_builder.hpp"
+#include "tests/unit/core/example_source.hpp"
 #include "tests/unit/dns/packet.hpp"
 
 using namespace loadns;
@@ -25,21 +26,8 @@ constexpr std::uint16_t A = 1, AAAA = 28;
 /// dual.example.com: d1 and d2 dual-stack (v4 .1/.2, v6 ::1/::2), s4 IPv4 only (.3), s6 IPv6
 /// only (::6); in the lists v4 = {d1, d2, s4}, v6 = {d1, d2, s6}.
 core::source dual_source() {
-  core::source s;
-  s.zones.push_back({"example.com",
-                     "ns1.example.com",
-                     "hostmaster.example.com",
-                     1,
-                     7200,
-                     900,
-                     1209600,
-                     300,
-                     3600,
-                     {"ns1.example.com"}});
-  core::service_row svc;
-  svc.name = "dual.example.com";
-  svc.zone = "example.com";
-  s.services.push_back(svc);
+  core::source s = test::minimal_source();
+  s.services.front().name = "dual.example.com";
   auto backend = [&](std::int64_t id, std::string address, std::string second) {
     core::backend_row row;
     row.id = id;
