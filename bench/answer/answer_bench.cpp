@@ -60,8 +60,9 @@ int main(int argc, char** argv) {
 
   core::counter_registry counters;
   auto built = core::build_snapshot(test::example_source(), core::clock::now(), 1, counters);
-  if (!built.snap) {
-    std::fprintf(stderr, "snapshot: %s\n", built.error.c_str());
+  if (!built.skipped.empty()) {
+    const auto& row = built.skipped.front();
+    std::fprintf(stderr, "snapshot: %s: %s\n", row.row.c_str(), row.reason.c_str());
     return 1;
   }
   core::balancer bal(7);

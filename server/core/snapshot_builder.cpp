@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "server/core/backends.hpp"
 #include "server/core/row_checks.hpp"
@@ -25,32 +26,32 @@ std::string_view as_key(const wire_name& w) {
 
 class builder {
  public:
-  builder(const source& src, clock::time_point now, counter_registry& counters)
-      : src_(src), now_(now), counters_(counters) {}
+  builder(const source& src, clock::time_point now, counter_registry& counters,
+          std::span<const zone_row> last_good)
+      : src_(src), now_(now), counters_(counters), last_good_(last_good) {}
 
-  bool run(snapshot& s) {
+  void run(snapshot& s) {
     snap_ = &s;
-    if (!zones()) return false;
+    zones();
     zone_cuts();
     services();
     records();
     glue();
     add_backends(src_, now_, counters_, service_by_name_, s, skipped);
-    return true;
   }
-  std::string error;
   std::vector<skipped_row> skipped;
+  std::vector<zone_row> zone_rows;
 
  private:
-  bool fail(std::string message) {
-    error = std::move(message);
-    return false;
-  }
-
   /// The zone of a row's name (`w`: its wire form); -1, after skip_row(why), when the name
   /// is invalid or inside none of the zones.
   template <typename Skip>
-  std::int64_t zone_of_row(const std::string& name, wire_name& w, const Skip& skip_row) const {
+  std::int64_t zone_of_row(const std::string& name, const std::string& zone_column, wire_name& w,
+                           const Skip& skip_row) const {
+    if (unserved_.contains(zone_column)) {
+      skip_row("its zone " + quoted(zone_column) + " is not served (its row is left out)");
+      return -1;
+    }
     if (!to_wire(name, w)) {
       skip_row("invalid name");
       return -1;
@@ -103,29 +104,60 @@ class builder {
     }
   }
 
-  bool zones() {
+  // A zone row the server cannot use is left out; its last good version (`last_good_`) is
+  // served in its place, so that its names stay answered while the rest of the snapshot
+  // follows the database. A zone with no good version is not served, nor are the rows in it.
+  void zones() {
     for (const auto& row : src_.zones) {
-      const std::string what = "zone " + quoted(row.name);
       zone z;
-      if (!to_wire(row.name, z.wire)) {
-        return fail(what + ": invalid name");
+      const std::string why = zone_from_row(row, z);
+      if (why.empty()) {
+        add_zone(std::move(z));
+        zone_rows.push_back(row);
+        continue;
       }
-      z.name = dns::to_text(z.wire);
-      if (!zone_by_name_.emplace(std::string(as_key(z.wire)), snap_->zones.zones().size()).second) {
-        return fail(what + ": duplicate zone");
+      const std::string what = "zone " + quoted(row.name);
+      if (why == "duplicate zone") {
+        skip(table::zones, what, why);  // the first of that name is served
+        zone_rows.push_back(row);
+        continue;
       }
-      if (auto why = zone_records(row, z); !why.empty()) {
-        return fail(what + ": " + why);
+      const auto good = std::find_if(last_good_.begin(), last_good_.end(),
+                                     [&](const zone_row& r) { return r.name == row.name; });
+      zone previous;
+      if (good != last_good_.end() && zone_from_row(*good, previous).empty()) {
+        skip(table::zones, what, why + "; its last good version is served");
+        add_zone(std::move(previous));
+        zone_rows.push_back(*good);
+      } else {
+        skip(table::zones, what, why + "; the zone is not served");
+        unserved_.insert(row.name);
+        zone_rows.push_back(row);  // refused again by the next build, with the rows in it
       }
-      const wire_name apex = z.wire;
-      const std::uint32_t index = snap_->zones.add_zone(std::move(z));
-      bool created = false;
-      name_node& n = snap_->zones.insert(apex, created);
-      n.apex = true;
-      n.zone = index;
-      n.text = snap_->zones.zone_at(index).name;
     }
-    return true;
+  }
+
+  // The zone of `row`, or why it cannot be served.
+  std::string zone_from_row(const zone_row& row, zone& z) const {
+    if (!to_wire(row.name, z.wire)) {
+      return "invalid name";
+    }
+    if (zone_by_name_.contains(std::string(as_key(z.wire)))) {
+      return "duplicate zone";
+    }
+    return zone_records(row, z);
+  }
+
+  void add_zone(zone z) {
+    z.name = dns::to_text(z.wire);
+    const wire_name apex = z.wire;
+    const std::uint32_t index = snap_->zones.add_zone(std::move(z));
+    zone_by_name_.emplace(std::string(as_key(apex)), index);
+    bool created = false;
+    name_node& n = snap_->zones.insert(apex, created);
+    n.apex = true;
+    n.zone = index;
+    n.text = snap_->zones.zone_at(index).name;
   }
 
   // A child zone's apex is a name in its parent zone: the names between them are empty
@@ -150,7 +182,7 @@ class builder {
       const std::string what = "service " + quoted(row.name);
       auto skip_row = [&](std::string reason) { skip(table::services, what, std::move(reason)); };
       wire_name w;
-      const std::int64_t z = zone_of_row(row.name, w, skip_row);
+      const std::int64_t z = zone_of_row(row.name, row.zone, w, skip_row);
       if (z < 0) {
         continue;
       }
@@ -186,7 +218,7 @@ class builder {
         skip(table::records, record_label(row), std::move(reason));
       };
       wire_name w;
-      const std::int64_t z = zone_of_row(row.name, w, skip_row);
+      const std::int64_t z = zone_of_row(row.name, row.zone, w, skip_row);
       if (z < 0) {
         continue;
       }
@@ -275,7 +307,9 @@ class builder {
   const source& src_;
   clock::time_point now_;
   counter_registry& counters_;
+  std::span<const zone_row> last_good_;
   snapshot* snap_ = nullptr;
+  std::unordered_set<std::string> unserved_;  ///< names of zones with no good row
   std::unordered_map<std::string, std::uint32_t> zone_by_name_;
   std::unordered_map<std::string, std::size_t> service_by_name_;
   std::unordered_map<std::string, std::size_t> rrset_octets_;  ///< wire name + type: octets
@@ -284,15 +318,13 @@ class builder {
 }  // namespace
 
 build_result build_snapshot(const source& src, clock::time_point now, std::uint64_t generation,
-                            counter_registry& counters) {
+                            counter_registry& counters, std::span<const zone_row> last_good) {
   auto snap = std::make_shared<snapshot>();
   snap->generation = generation;
   snap->built_at = now;
-  builder b(src, now, counters);
-  if (!b.run(*snap)) {
-    return {nullptr, std::move(b.error), std::move(b.skipped)};
-  }
-  return {std::move(snap), {}, std::move(b.skipped)};
+  builder b(src, now, counters, last_good);
+  b.run(*snap);
+  return {std::move(snap), std::move(b.skipped), std::move(b.zone_rows)};
 }
 
 std::string_view table_name(table t) noexcept {

@@ -3,14 +3,16 @@
 // (row_checks.hpp), renders record data to wire form (dns/rdata_text.hpp), finds each name's
 // zone, adds the empty non-terminals, and adds the backends with their states, candidates and
 // answer counters (backends.hpp).
-// A row the server cannot use (a service, backend or record) is left out with the reason, and
-// the rest builds: one bad row never holds back the others' changes. A bad zone row fails the
-// whole build (leaving the zone out would withdraw all its names), so the server keeps its
-// last good snapshot.
+// A row the server cannot use is left out with the reason, and the rest builds: one bad row
+// never holds back the others' changes. A bad zone row is replaced by its last good version
+// (the caller keeps build_result::zone_rows for the next build), so that its names stay
+// served; a zone with no good version yet is not served, nor are the rows whose zone column
+// names it.
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,16 +51,19 @@ inline constexpr double max_weight = 1e6;
 inline constexpr std::chrono::milliseconds max_interval{3'153'600'000'000};
 
 struct build_result {
-  std::shared_ptr<const snapshot> snap;  ///< null when the build failed (a bad zone row)
-  std::string error;                     ///< why it failed, naming the zone row
+  std::shared_ptr<const snapshot> snap;  ///< never null
   std::vector<skipped_row> skipped;      ///< rows left out of `snap`, in the order met
+  /// `src.zones` with each row left out replaced by the last good version served in its place
+  /// (when it had one): what the next build takes as `last_good`, and the state file keeps.
+  std::vector<zone_row> zone_rows;
 };
 
 /// Builds a snapshot of `src`. `now` is this server's steady clock at the moment the poll read
 /// the database's now(), so report ages become time points on the server's clock. Answer
-/// counters come from `counters` (one per backend id, kept across snapshots). Never throws
-/// for bad data; may throw std::bad_alloc.
+/// counters come from `counters` (one per backend id, kept across snapshots). `last_good`: the
+/// previous build's zone_rows, whose good row of a name is served in place of one that cannot
+/// be. Never throws for bad data; may throw std::bad_alloc.
 build_result build_snapshot(const source& src, clock::time_point now, std::uint64_t generation,
-                            counter_registry& counters);
+                            counter_registry& counters, std::span<const zone_row> last_good = {});
 
 }  // namespace loadns::core

@@ -6,12 +6,12 @@
 
 namespace loadns::core {
 
-std::string snapshot_publisher::publish(const source& src, clock::time_point db_now,
-                                        std::vector<skipped_row>* skipped, bool observe) {
-  auto built = build_snapshot(src, db_now, generation_ + 1, counters_);
+void snapshot_publisher::publish(const source& src, clock::time_point db_now,
+                                 std::vector<skipped_row>* skipped, bool observe) {
+  auto built = build_snapshot(src, db_now, generation_ + 1, counters_, zone_rows_);
   if (skipped != nullptr) *skipped = std::move(built.skipped);
-  if (!built.snap) return std::move(built.error);
   ++generation_;
+  zone_rows_ = std::move(built.zone_rows);
   std::vector<std::int64_t> live;
   for (const auto& svc : built.snap->services) {
     for (const auto& fam : svc.backends) {
@@ -22,7 +22,6 @@ std::string snapshot_publisher::publish(const source& src, clock::time_point db_
   if (errors_ != nullptr && observe) errors_->observe(holder_.current().get(), *built.snap, db_now);
   holder_.publish(std::move(built.snap));
   counters_.retain(live);
-  return {};
 }
 
 }  // namespace loadns::core

@@ -27,22 +27,26 @@ class snapshot_publisher {
 
   /// Builds a snapshot of `src` (`db_now`: this server's steady clock at the database's now()
   /// of the poll) and publishes it as the next generation, then forgets the answer counters
-  /// of backends no longer present. Rows the builder leaves out go to `skipped` (when given).
-  /// Returns an empty string; or, for a zone row the builder refuses, why (naming the row),
-  /// having published nothing. May throw std::bad_alloc. `observe`: feed the prediction
-  /// errors (false when the snapshot replaced was read from a state file, whose predictions
-  /// no report can be held to).
-  std::string publish(const source& src, clock::time_point db_now,
-                      std::vector<skipped_row>* skipped = nullptr, bool observe = true);
+  /// of backends no longer present. Rows the builder leaves out go to `skipped` (when given);
+  /// a zone row left out is served as it was last published (zone_rows()). May throw
+  /// std::bad_alloc. `observe`: feed the prediction errors (false when the snapshot replaced
+  /// was read from a state file, whose predictions no report can be held to).
+  void publish(const source& src, clock::time_point db_now,
+               std::vector<skipped_row>* skipped = nullptr, bool observe = true);
 
   /// Snapshots published so far.
   std::uint64_t generation() const noexcept { return generation_; }
+
+  /// The zone rows of the last snapshot published: `src.zones` of that publish(), each row it
+  /// could not use replaced by the last good version served in its place (build_result).
+  const std::vector<zone_row>& zone_rows() const noexcept { return zone_rows_; }
 
  private:
   snapshot_holder& holder_;
   counter_registry& counters_;
   prediction_errors* errors_;
   std::uint64_t generation_ = 0;
+  std::vector<zone_row> zone_rows_;
 };
 
 }  // namespace loadns::core

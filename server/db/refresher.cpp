@@ -107,16 +107,13 @@ void refresher::impl::poll() {
   // A snapshot from disk predicted nothing the new reports can be held to.
   const bool from_disk = stats.snapshot_from_disk.load(std::memory_order_relaxed);
   std::vector<core::skipped_row> skipped;
-  const auto error = publisher.publish(loaded.src, loaded.db_now, &skipped, !from_disk);
-  log.built(error);
+  publisher.publish(loaded.src, loaded.db_now, &skipped, !from_disk);
   log.skipped(skipped);
-  if (error.empty()) {
-    if (from_disk) {
-      stats.snapshot_from_disk.store(false, std::memory_order_relaxed);
-      spdlog::info("the database's snapshot replaces the one from the state file");
-    }
-    keep(loaded.src, loaded.db_now);
+  if (from_disk) {
+    stats.snapshot_from_disk.store(false, std::memory_order_relaxed);
+    spdlog::info("the database's snapshot replaces the one from the state file");
   }
+  keep(loaded.src, loaded.db_now);
   // Backends that left or rejoined the answers, and families that on_empty took over: one
   // line each, when it happens (not per poll).
   if (const auto after = holder.current(); after && after != before) {
@@ -124,23 +121,21 @@ void refresher::impl::poll() {
   }
 }
 
-// Serves the state file's rows until the first good poll; a file that is missing, damaged,
-// foreign or refused by the builder leaves the server without a snapshot (SERVFAIL) instead.
+// Serves the state file's rows until the first good poll; a file that is missing, damaged or
+// foreign leaves the server without a snapshot (SERVFAIL) instead.
 void refresher::impl::restore() {
   const auto loaded = store->load();
   if (loaded.missing) {
     spdlog::info("no state file {} yet: one is written after the first good poll", store->path());
     return;
   }
-  std::string error = loaded.error;
-  if (loaded.src) {
-    error = publisher.publish(*loaded.src, core::clock::now());
-    if (!error.empty()) error = "the snapshot builder refuses it: " + error;
-  }
-  if (!error.empty()) {
-    spdlog::error("state file {} refused, not served: {}", store->path(), error);
+  if (!loaded.src) {
+    spdlog::error("state file {} refused, not served: {}", store->path(), loaded.error);
     return;
   }
+  std::vector<core::skipped_row> skipped;
+  publisher.publish(*loaded.src, core::clock::now(), &skipped);
+  log.skipped(skipped);
   stats.snapshot_from_disk.store(true, std::memory_order_relaxed);
   const auto age = wall_ms_at(core::clock::now()) - loaded.saved_at_ms;
   spdlog::warn(
@@ -151,10 +146,17 @@ void refresher::impl::restore() {
 }
 
 // Writes the rows of a good poll to the state file when they changed (state_store paces it).
+// The rows served: a zone row the builder could not use is saved as its last good version.
 void refresher::impl::keep(const core::source& src, core::clock::time_point db_now) {
   if (!store) return;
   try {
-    if (store->save(src, wall_ms_at(db_now), core::clock::now())) log.state_written(store->path());
+    std::optional<core::source> served;
+    if (publisher.zone_rows() != src.zones) {
+      served = src;
+      served->zones = publisher.zone_rows();
+    }
+    const auto& rows = served ? *served : src;
+    if (store->save(rows, wall_ms_at(db_now), core::clock::now())) log.state_written(store->path());
   } catch (const std::exception& e) {
     log.state_write_failed(e.what());
   }

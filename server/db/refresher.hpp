@@ -44,7 +44,6 @@ struct refresher_stats {
   std::atomic<std::uint64_t> polls{0};        ///< successful reads of the database
   std::atomic<std::uint64_t> poll_errors{0};  ///< failed connects and reads
   std::atomic<std::uint64_t> notifications{0};
-  std::atomic<std::uint64_t> snapshots_rejected{0};  ///< builds refused for a bad zone row
   /// Rows left out of the snapshots built, per core::table: each row once per build.
   std::array<std::atomic<std::uint64_t>, core::table_count> rows_skipped{};
   std::atomic<std::int64_t> last_poll_duration_us{0};  ///< reading the database, one poll

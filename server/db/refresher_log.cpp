@@ -65,19 +65,6 @@ void refresher_log::poll_succeeded() {
   last_poll_error_.clear();
 }
 
-void refresher_log::built(const std::string& error) {
-  if (!error.empty()) {
-    stats_.snapshots_rejected.fetch_add(1, std::memory_order_relaxed);
-    if (error != last_build_error_) {
-      spdlog::error("snapshot rejected, keeping the last good one: {}", error);
-      last_build_error_ = error;
-    }
-  } else if (!last_build_error_.empty()) {
-    spdlog::info("snapshot accepted again");
-    last_build_error_.clear();
-  }
-}
-
 // One line per row when a build first leaves it out, and one when it is back (or gone); the
 // counter counts it in every build.
 void refresher_log::skipped(const std::vector<core::skipped_row>& rows) {

@@ -32,9 +32,7 @@ class refresher_log {
   void listen_failed(const std::string& why, std::chrono::milliseconds poll_interval);
   void poll_failed(const std::string& why);
   void poll_succeeded();
-  /// A build of the rows polled: `error` empty when it was published.
-  void built(const std::string& error);
-  /// The rows that build left out.
+  /// The rows a build left out.
   void skipped(const std::vector<core::skipped_row>& rows);
   void state_written(const std::string& path);
   void state_write_failed(const std::string& why);
@@ -48,7 +46,6 @@ class refresher_log {
   std::chrono::steady_clock::time_point down_since_{};
   bool listen_warned_ = false;
   std::string last_poll_error_;           // empty: the last poll succeeded
-  std::string last_build_error_;          // empty: the last build succeeded
   std::set<std::string> skipped_before_;  // the rows the last build left out, as logged
   std::string last_state_error_;          // empty: the last write of the state file succeeded
 };

@@ -233,9 +233,6 @@ void render_database(exposition& e, const db::refresher_stats& d) {
   e.sample("loadns_polls_total", static_cast<double>(d.polls.load()));
   e.family("loadns_poll_errors_total", "counter", "Snapshot loads that failed.");
   e.sample("loadns_poll_errors_total", static_cast<double>(d.poll_errors.load()));
-  e.family("loadns_snapshots_rejected_total", "counter",
-           "Snapshots refused for a bad zone row; the last good one stays in use.");
-  e.sample("loadns_snapshots_rejected_total", static_cast<double>(d.snapshots_rejected.load()));
   e.family("loadns_rows_skipped_total", "counter",
            "Rows left out of a snapshot the server could not use, once per snapshot built; "
            "the rest loads.");

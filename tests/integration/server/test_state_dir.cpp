@@ -209,3 +209,39 @@ TEST_CASE("a damaged, truncated or foreign state file is refused with one log li
     CHECK(read_file(dir.file()) == c.bytes);  // left as it was, for the operator to look at
   }
 }
+
+TEST_CASE(
+    "a zone row forced past the schema is kept in the state file as its last good version, "
+    "with the other rows as they are") {
+  seeded_cluster db;
+  temp_dir dir;
+  {
+    server_process first(with_state(db.pg, dir));
+    INFO(first.log_tail());
+    REQUIRE(eventually(10s, [&] { return metric(first, "loadns_state_writes_total") >= 1.0; }));
+    db.pg.psql(
+        "ALTER TABLE loadns.zones DROP CONSTRAINT zones_nameservers_not_empty;"
+        "UPDATE loadns.zones SET nameservers = '{}' WHERE name = 'example.com';"
+        "INSERT INTO loadns.records (name, type, ttl, data) "
+        "VALUES ('later.example.com', 'A', 60, '192.0.2.78')");
+    // Written within the 5 s between writes, with the record that came with the bad row.
+    CHECK(eventually(
+        15s, [&] { return read_file(dir.file()).find("192.0.2.78") != std::string::npos; }));
+    CHECK(count(first.log(), "its last good version is served") == 1);
+    CHECK(first.stop() == 0);
+  }
+  db.pg.stop();
+
+  auto options = with_state(db.pg, dir);
+  options.wait = server_options::wait_for::listening;
+  server_process server(options);
+  INFO(server.log_tail());
+  CHECK(metric(server, "loadns_snapshot_from_disk") == 1.0);
+  for (auto t : both_transports) {
+    INFO(to_string(t));
+    CHECK(dig(server.port(), t, "example.com", "NS").response().answer_data("NS").size() == 2);
+    CHECK(dig(server.port(), t, "later.example.com").response().answer_data("A") ==
+          std::vector<std::string>{"192.0.2.78"});
+  }
+  CHECK(count(server.log(), "row skipped") == 0);  // the file holds the good version
+}
