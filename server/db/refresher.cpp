@@ -106,13 +106,13 @@ void refresher::impl::poll() {
   const auto before = holder.current();
   // A snapshot from disk predicted nothing the new reports can be held to.
   const bool from_disk = stats.snapshot_from_disk.load(std::memory_order_relaxed);
-  std::vector<core::skipped_row> skipped;
-  publisher.publish(loaded.src, loaded.db_now, &skipped, !from_disk);
-  log.skipped(skipped);
-  if (from_disk) {
+  if (from_disk) {  // said before it is published, as restore() does
     stats.snapshot_from_disk.store(false, std::memory_order_relaxed);
     spdlog::info("the database's snapshot replaces the one from the state file");
   }
+  std::vector<core::skipped_row> skipped;
+  publisher.publish(loaded.src, loaded.db_now, &skipped, !from_disk);
+  log.skipped(skipped);
   keep(loaded.src, loaded.db_now);
   // Backends that left or rejoined the answers, and families that on_empty took over: one
   // line each, when it happens (not per poll).
@@ -133,10 +133,11 @@ void refresher::impl::restore() {
     spdlog::error("state file {} refused, not served: {}", store->path(), loaded.error);
     return;
   }
+  // Flagged before it is published, so that whoever sees its answers sees the flag too.
+  stats.snapshot_from_disk.store(true, std::memory_order_relaxed);
   std::vector<core::skipped_row> skipped;
   publisher.publish(*loaded.src, core::clock::now(), &skipped);
   log.skipped(skipped);
-  stats.snapshot_from_disk.store(true, std::memory_order_relaxed);
   const auto age = wall_ms_at(core::clock::now()) - loaded.saved_at_ms;
   spdlog::warn(
       "answering from the state file {} saved {:.1f} s ago ({} zones, {} services, {} backends, "

@@ -130,7 +130,8 @@ TEST_CASE("restarted with PostgreSQL down, the server answers from --state-dir w
 
   CHECK(metric(server, "loadns_snapshot_from_disk") == 1.0);
   CHECK(metric(server, "loadns_database_up") == 0.0);
-  CHECK(count(server.log(), "answering from the state file /") == 1);
+  CHECK(
+      eventually(5s, [&] { return count(server.log(), "answering from the state file /") == 1; }));
   for (auto t : both_transports) {
     INFO(to_string(t));
     const auto www = dig(server.port(), t, "www.example.com").response();
@@ -200,8 +201,9 @@ TEST_CASE("a damaged, truncated or foreign state file is refused with one log li
       INFO(to_string(t));
       dig(server.port(), t, "www.example.com").response().check_rcode("SERVFAIL");
     }
+    // The refresher thread reads the file while the listeners open: wait for its verdict.
+    CHECK(eventually(10s, [&] { return count(server.log(), "refused, not served") == 1; }));
     const auto log = server.log();
-    CHECK(count(log, "refused, not served") == 1);
     CHECK(log.find(c.reason) != std::string::npos);
     CHECK(metric(server, "loadns_snapshot_from_disk") == 0.0);
     CHECK(server.running());
@@ -236,7 +238,8 @@ TEST_CASE(
   options.wait = server_options::wait_for::listening;
   server_process server(options);
   INFO(server.log_tail());
-  CHECK(metric(server, "loadns_snapshot_from_disk") == 1.0);
+  // The refresher thread restores the file while the listeners open: wait for it.
+  REQUIRE(eventually(10s, [&] { return metric(server, "loadns_snapshot_from_disk") == 1.0; }));
   for (auto t : both_transports) {
     INFO(to_string(t));
     CHECK(dig(server.port(), t, "example.com", "NS").response().answer_data("NS").size() == 2);
