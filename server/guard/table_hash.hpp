@@ -42,7 +42,7 @@ class table_hash {
   using key_type = std::array<std::uint64_t, 4>;
 
   /// `key`: random per process in production (an attacker must not know it).
-  explicit table_hash(const key_type& key) noexcept : k_(key) {}
+  explicit constexpr table_hash(const key_type& key) noexcept : k_(key) {}
 
   /// Hash of two words (what the caller packs into them: a source network, an rcode) and a
   /// name whose ASCII letters count as lower case. `name` is read only within its bounds.
