@@ -41,7 +41,9 @@ class table_hash {
  public:
   using key_type = std::array<std::uint64_t, 4>;
 
-  /// `key`: random per process in production (an attacker must not know it).
+  /// `key`: random per process where the network chooses what goes in the table (the rate
+  /// limiter: an attacker must not know it); fixed where only the operator does and queries
+  /// only look up (core::zone_index).
   explicit constexpr table_hash(const key_type& key) noexcept : k_(key) {}
 
   /// Hash of two words (what the caller packs into them: a source network, an rcode) and a

@@ -14,7 +14,6 @@
 namespace {
 
 using namespace std::chrono_literals;
-using loadns::test::http_get;
 using loadns::test::make_query;
 using loadns::test::parse_header;
 using loadns::test::pg_cluster;
@@ -23,7 +22,9 @@ using loadns::test::server_options;
 using loadns::test::server_process;
 using loadns::test::udp_exchange;
 using loadns::test::e2e::environment;
+using loadns::test::e2e::metrics_page;
 using loadns::test::e2e::options_for;
+using loadns::test::e2e::sample;
 using loadns::test::e2e::seeded_cluster;
 using steady = std::chrono::steady_clock;
 namespace rcode = loadns::test::rcode;
@@ -217,11 +218,9 @@ TEST_CASE("NOTIFY loadns_changed reloads at once, long before the poll interval"
 
 namespace {
 double polls_total(const server_process& s) {
-  const auto r = http_get(s.metrics_port(), "/metrics");
-  REQUIRE(r.has_value());
-  const auto at = r->body.find("\nloadns_polls_total ");
-  REQUIRE(at != std::string::npos);
-  return std::stod(r->body.substr(at + 20));
+  const auto polls = sample(metrics_page(s), "loadns_polls_total");
+  REQUIRE(polls.has_value());
+  return *polls;
 }
 
 /// Returns once no poll is pending: loadns_polls_total unchanged over 250 ms, five times the
